@@ -1,0 +1,1 @@
+"""One module per dataset: its asset, its run config, its checks and its documented facts."""

@@ -1,0 +1,206 @@
+"""EPFL hippocampus (Lucchi et al.): multi-page TIFF stacks over HTTPS."""
+
+from datetime import UTC, datetime
+
+from dagster import (
+    AssetCheckResult,
+    AssetExecutionContext,
+    Config,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+    asset_check,
+)
+from pydantic import Field, field_validator
+
+from em_assets.formats.tiff import CorruptFileError, read_tiff_header
+from em_assets.manifest.metadata import manifest_metadata, static_metadata
+from em_assets.manifest.model import (
+    DatasetFacts,
+    FileEntry,
+    Manifest,
+    build_manifest,
+    version_digest,
+)
+from em_assets.manifest.verify import file_problems, stored_path
+from em_assets.settings import ASSET_GROUP, EPFL_URL
+from em_assets.sources import EpflServer
+from em_assets.storage.root import StorageRoot, child_path
+from em_assets.transfer.client import RemoteVersion
+from em_assets.transfer.content import TIFF
+from em_assets.transfer.engine import StoredFile, fetch_file
+from em_assets.transfer.resource import HttpTransfer
+
+ASSET_NAME = "epfl_hippocampus"
+AVAILABLE_FILES = (
+    "training.tif",
+    "training_groundtruth.tif",
+    "testing.tif",
+    "testing_groundtruth.tif",
+    "volumedata.tif",
+)
+DATASET_PAGE = "https://www.epfl.ch/labs/cvlab/data/data-em/"
+FACTS = DatasetFacts(
+    title="Electron Microscopy Dataset: CA1 hippocampus (EPFL CVLab)",
+    technique="FIB-SEM",
+    organism="Mus musculus",
+    sample="CA1 hippocampus",
+    license="not stated publicly",
+    citation=(
+        "Lucchi A., Smith K., Achanta R., Knott G., Fua P. Supervoxel-Based Segmentation of "
+        "Mitochondria in EM Image Stacks with Learned Shape Features. IEEE TMI 31(2), 2012."
+    ),
+    homepage=DATASET_PAGE,
+    documented_voxel_size_nm=(5.0, 5.0, 5.0),
+    documented_voxel_size_source=f"dataset web page {DATASET_PAGE} (the TIFFs carry no resolution)",
+)
+
+
+class EpflConfig(Config):
+    files: list[str] = Field(
+        default_factory=lambda: ["training.tif", "training_groundtruth.tif"],
+        description=f"which stacks to fetch; any of {', '.join(AVAILABLE_FILES)}",
+    )
+
+    @field_validator("files")
+    @classmethod
+    def _known_files(cls, files: list[str]) -> list[str]:
+        unknown = [name for name in files if name not in AVAILABLE_FILES]
+        if unknown:
+            raise ValueError(
+                f"unknown EPFL file(s) {unknown}; valid names are {', '.join(AVAILABLE_FILES)}"
+            )
+        if not files:
+            raise ValueError(f"files is empty; choose from {', '.join(AVAILABLE_FILES)}")
+        return list(dict.fromkeys(files))
+
+
+def _previous_copy(previous: Manifest | None, path: str) -> StoredFile | None:
+    if previous is None:
+        return None
+    for entry in previous.files:
+        if entry.path == path:
+            return StoredFile(
+                entry.bytes,
+                entry.sha256,
+                RemoteVersion(entry.etag, entry.last_modified, entry.bytes),
+            )
+    return None
+
+
+@asset(
+    name=ASSET_NAME,
+    group_name=ASSET_GROUP,
+    kinds={"https", "tiff", "json"},
+    code_version="1",
+    description=(
+        "EPFL CVLab CA1 hippocampus FIB-SEM stacks (the 'Lucchi' mitochondria benchmark), "
+        "downloaded whole and verified; the value is the dataset's manifest."
+    ),
+    metadata=static_metadata(FACTS, EPFL_URL.default),
+)
+def epfl_hippocampus(
+    context: AssetExecutionContext,
+    config: EpflConfig,
+    storage: StorageRoot,
+    epfl: EpflServer,
+    http: HttpTransfer,
+) -> MaterializeResult:
+    directory = storage.dataset_dir(ASSET_NAME)
+    previous = storage.stored_manifest(ASSET_NAME)
+    client = http.client(context.log)
+    entries: list[FileEntry] = []
+    payload_bytes = 0
+    try:
+        for name in config.files:
+            url = epfl.file_url(name)
+            destination = child_path(directory, name)
+            relative = f"{ASSET_NAME}/{name}"
+            result = fetch_file(
+                client,
+                url,
+                destination,
+                label=relative,
+                log=context.log,
+                expected_format=TIFF,
+                previous=_previous_copy(previous, relative),
+            )
+            payload_bytes += result.payload_bytes
+            header = read_tiff_header(destination)
+            entries.append(
+                FileEntry(
+                    path=relative,
+                    bytes=result.bytes,
+                    sha256=result.sha256,
+                    source_url=url,
+                    etag=result.version.etag,
+                    last_modified=result.version.last_modified,
+                    shape=list(header.shape),
+                    dtype=header.dtype,
+                )
+            )
+    finally:
+        client.close()
+
+    manifest = build_manifest(
+        dataset=ASSET_NAME,
+        title=FACTS.title,
+        technique=FACTS.technique,
+        organism=FACTS.organism,
+        sample=FACTS.sample,
+        voxel_size_nm=list(FACTS.documented_voxel_size_nm),
+        voxel_size_source=FACTS.documented_voxel_size_source,
+        axes=["z", "y", "x"],
+        shape=entries[0].shape or [],
+        dtype=entries[0].dtype or "",
+        files=entries,
+        source_urls=[epfl.file_url("")] + [e.source_url for e in entries if e.source_url],
+        license=FACTS.license,
+        citation=FACTS.citation,
+        retrieved_at=datetime.now(UTC),
+        source_version=version_digest(
+            [[e.path, e.etag, e.last_modified, e.bytes] for e in entries]
+        ),
+        provenance={
+            "voxel_size_nm": FACTS.documented_voxel_size_source,
+            "technique": f"dataset web page {DATASET_PAGE} (Zeiss NVision40 FIB-SEM)",
+            "organism": f"dataset web page {DATASET_PAGE}",
+            "sample": f"dataset web page {DATASET_PAGE}",
+            "shape": "TIFF headers of the downloaded files",
+            "dtype": "TIFF headers of the downloaded files",
+        },
+    )
+    return MaterializeResult(
+        value=manifest,
+        metadata={**manifest_metadata(manifest), "payload_bytes": MetadataValue.int(payload_bytes)},
+    )
+
+
+@asset_check(
+    asset=epfl_hippocampus,
+    blocking=True,
+    description="Every file is present with its recorded size and sha256, and opens as a "
+    "uint8 TIFF stack with the recorded page count.",
+)
+def epfl_files_intact(epfl_hippocampus: Manifest, storage: StorageRoot) -> AssetCheckResult:
+    root = storage.base()
+    problems = file_problems(root, epfl_hippocampus)
+    for entry in epfl_hippocampus.files:
+        if any(p.startswith(entry.path + ":") for p in problems):
+            continue
+        try:
+            header = read_tiff_header(stored_path(root, entry))
+        except CorruptFileError as error:
+            problems.append(str(error))
+            continue
+        if header.dtype != "uint8":
+            problems.append(f"{entry.path}: dtype {header.dtype}, expected uint8")
+        if entry.shape and header.pages != entry.shape[0]:
+            problems.append(f"{entry.path}: {header.pages} pages, manifest says {entry.shape[0]}")
+    return AssetCheckResult(
+        passed=not problems,
+        metadata={
+            "files_checked": MetadataValue.int(len(epfl_hippocampus.files)),
+            "problems": MetadataValue.md("\n".join(f"- {p}" for p in problems) or "none"),
+        },
+    )

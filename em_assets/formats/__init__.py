@@ -1,0 +1,1 @@
+"""Reading just enough of each file format to describe it, without loading its pixels."""

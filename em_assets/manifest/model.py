@@ -1,0 +1,136 @@
+"""The manifest: what an asset fetched, what it is, and where every value came from.
+
+Voxel sizes are always `[x, y, z]` in nanometres (the order EM people quote them in);
+`shape` follows `axes`, which is `["z", "y", "x"]` for every volume here (the order the
+arrays are stored in).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field, model_validator
+
+ISOTROPY_TOLERANCE = 0.01
+
+
+def is_isotropic(voxel_size_nm: list[float]) -> bool:
+    """All three axes equal within 1 %."""
+    return max(voxel_size_nm) <= min(voxel_size_nm) * (1 + ISOTROPY_TOLERANCE)
+
+
+def version_digest(document: Any) -> str:
+    """A short, stable fingerprint of a source's version information."""
+    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), default=str)
+    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+class FileEntry(BaseModel):
+    """One stored file. `path` is relative to the storage root."""
+
+    path: str
+    bytes: int = Field(ge=0)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    source_url: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    shape: list[int] | None = None
+    dtype: str | None = None
+
+
+class ContentStatistics(BaseModel):
+    minimum: float
+    maximum: float
+    mean: float
+    background_fraction: float = Field(ge=0, le=1)
+
+
+class CropInfo(BaseModel):
+    """Where a crop sits in its source volume and how that place was chosen."""
+
+    offset_voxels: list[int] = Field(min_length=3, max_length=3, description="x, y, z")
+    size_voxels: list[int] = Field(min_length=3, max_length=3, description="x, y, z")
+    scale: str
+    seed: int
+    placement: str
+    statistics: ContentStatistics | None = None
+
+
+class Manifest(BaseModel):
+    dataset: str
+    title: str
+    technique: str
+    organism: str
+    sample: str
+    voxel_size_nm: list[float] = Field(min_length=3, max_length=3, description="x, y, z")
+    voxel_size_source: str
+    isotropic: bool
+    axes: list[str]
+    shape: list[int]
+    dtype: str
+    file_count: int = Field(ge=0)
+    total_bytes: int = Field(ge=0)
+    files: list[FileEntry]
+    source_urls: list[str]
+    license: str
+    citation: str
+    retrieved_at: datetime
+    source_version: str
+    doi: str | None = None
+    provenance: dict[str, str] = Field(
+        default_factory=dict, description="field name -> where its value came from"
+    )
+    crop: CropInfo | None = None
+    array_path: str | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Manifest:
+        if any(v <= 0 for v in self.voxel_size_nm):
+            raise ValueError(f"voxel sizes must be positive, got {self.voxel_size_nm}")
+        if self.isotropic != is_isotropic(self.voxel_size_nm):
+            raise ValueError(f"isotropic={self.isotropic} contradicts {self.voxel_size_nm}")
+        if self.file_count != len(self.files):
+            raise ValueError(f"file_count {self.file_count} but {len(self.files)} files listed")
+        if self.total_bytes != sum(f.bytes for f in self.files):
+            raise ValueError("total_bytes is not the sum of the files' bytes")
+        if len(self.axes) != len(self.shape):
+            raise ValueError(f"axes {self.axes} do not match shape {self.shape}")
+        return self
+
+
+@dataclass(frozen=True)
+class DatasetFacts:
+    """What a dataset's publishers document about it: shown before any run, checked after."""
+
+    title: str
+    technique: str
+    organism: str
+    sample: str
+    license: str
+    citation: str
+    homepage: str
+    documented_voxel_size_nm: tuple[float, float, float]
+    documented_voxel_size_source: str
+    doi: str | None = None
+
+
+def build_manifest(
+    *,
+    files: list[FileEntry],
+    voxel_size_nm: list[float],
+    **fields: Any,
+) -> Manifest:
+    """A manifest whose derived fields (counts, sizes, isotropy) are computed, not typed in."""
+    voxel = [float(v) for v in voxel_size_nm]
+    return Manifest(
+        files=files,
+        voxel_size_nm=voxel,
+        isotropic=is_isotropic(voxel),
+        file_count=len(files),
+        total_bytes=sum(f.bytes for f in files),
+        **fields,
+    )

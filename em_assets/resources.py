@@ -1,0 +1,20 @@
+"""The resources every asset is wired to, fed by the project's environment variables."""
+
+from typing import Any
+
+from em_assets.settings import ASSETS_ROOT, EPFL_URL
+from em_assets.sources import EpflServer
+from em_assets.storage.io_manager import JsonIOManagerFactory
+from em_assets.storage.root import StorageRoot
+from em_assets.transfer.resource import HttpTransfer
+
+
+def default_resources() -> dict[str, Any]:
+    """Resources reading `EM_*` variables (see `settings`), defaulting to the public sources."""
+    storage = StorageRoot(root=ASSETS_ROOT.source())
+    return {
+        "io_manager": JsonIOManagerFactory(storage=storage),
+        "storage": storage,
+        "http": HttpTransfer(),
+        "epfl": EpflServer(base_url=EPFL_URL.source()),
+    }

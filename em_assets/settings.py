@@ -1,0 +1,103 @@
+"""The environment variables that point the project at its sources and its storage.
+
+Their names are a public interface: mirrors, tests and deployment tooling drive the project
+through them, so they live in one place and every resource takes its default from here.
+Values are validated where they are used, and every error names the variable, so that a
+typo in a deployment is reported as such rather than as a confusing network failure.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from dagster import EnvVar
+
+
+class ConfigurationError(ValueError):
+    """A setting (environment variable or run config) has a value the project cannot use."""
+
+
+@dataclass(frozen=True)
+class EnvSetting:
+    """An environment variable with the public default used when it is unset."""
+
+    name: str
+    default: str
+    help: str
+
+    def source(self) -> str | EnvVar:
+        """The value to give a resource field: the variable itself when set, else the default.
+
+        Passing `EnvVar` (not its value) keeps the setting out of Dagster's stored run config
+        and shows it as coming from the environment in the UI.
+        """
+        return EnvVar(self.name) if self.name in os.environ else self.default
+
+
+ASSETS_ROOT = EnvSetting(
+    "EM_ASSETS_ROOT",
+    "./em_data",
+    "storage root: a local path or any fsspec URL (file://, s3://, gs://, memory://)",
+)
+EPFL_URL = EnvSetting(
+    "EM_EPFL_URL",
+    "https://documents.epfl.ch/groups/c/cv/cvlab-unit/www/data/%20ElectronMicroscopy_Hippocampus/",
+    "directory holding the EPFL hippocampus TIFFs",
+)
+HEMIBRAIN_URL = EnvSetting(
+    "EM_HEMIBRAIN_URL",
+    "precomputed://https://storage.googleapis.com/neuroglancer-janelia-flyem-hemibrain/emdata/clahe_yz/jpeg",
+    "cloud-volume path of the FlyEM hemibrain EM layer",
+)
+EMPIAR_API_URL = EnvSetting(
+    "EM_EMPIAR_API_URL",
+    "https://www.ebi.ac.uk/empiar/api",
+    "EMPIAR REST API base (entry at {base}/entry/EMPIAR-11759/)",
+)
+EBI_FILES_URL = EnvSetting(
+    "EM_EBI_FILES_URL",
+    "https://ftp.ebi.ac.uk",
+    "EBI file server (EMPIAR data and IDR files)",
+)
+IDR_URL = EnvSetting(
+    "EM_IDR_URL",
+    "https://idr.openmicroscopy.org",
+    "IDR web client base (pixel size at {base}/webclient/imgData/9846137/)",
+)
+OPENORGANELLE_URL = EnvSetting(
+    "EM_OPENORGANELLE_URL",
+    "s3://janelia-cosem-datasets/jrc_mus-liver/jrc_mus-liver.zarr",
+    "OME-Zarr group of jrc_mus-liver (read anonymously; AWS_ENDPOINT_URL is honoured)",
+)
+
+ALL_SETTINGS = (
+    ASSETS_ROOT,
+    EPFL_URL,
+    HEMIBRAIN_URL,
+    EMPIAR_API_URL,
+    EBI_FILES_URL,
+    IDR_URL,
+    OPENORGANELLE_URL,
+)
+
+
+def require_http_url(value: str, variable: str) -> str:
+    """Return `value` without a trailing slash if it is an absolute http(s) URL."""
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigurationError(
+            f"{variable}={value!r} is not an absolute http(s) URL; "
+            f"set {variable} to something like 'https://host/path', "
+            "or unset it to use the public default."
+        )
+    if parts.query or parts.fragment:
+        raise ConfigurationError(
+            f"{variable}={value!r} carries a query or fragment; give the bare base URL."
+        )
+    return value.strip().rstrip("/")
+
+
+ASSET_GROUP = "em_datasets"
+"""The one group holding the five datasets and the report, so the UI shows them together."""

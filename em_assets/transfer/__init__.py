@@ -1,0 +1,1 @@
+"""Moving bytes from HTTP(S) sources to storage: retries, resume, verification, progress."""

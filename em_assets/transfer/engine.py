@@ -1,0 +1,358 @@
+"""The transfer engine: one HTTP(S) file to one fsspec path, verified, resumable, atomic.
+
+A file reaches its final path only by a move from `<name>.part` beside it, after its size
+and sha256 pass, so a failed or interrupted transfer never leaves a file there and never
+touches an earlier good copy. Bodies stream in fixed pieces: memory does not grow with
+the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import queue
+import re
+import threading
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from upath import UPath
+
+from em_assets.transfer.client import TRANSIENT_ERRORS, Attempts, HttpClient, RemoteVersion
+from em_assets.transfer.content import ExpectedFormat
+from em_assets.transfer.errors import IntegrityError, UnexpectedContentError
+from em_assets.transfer.progress import Logger, Progress
+from em_assets.transfer.retry import is_retryable_status, parse_retry_after
+
+CHUNK_BYTES = 1024 * 1024
+WRITE_QUEUE_DEPTH = 8
+_CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """What was recorded of an earlier copy: enough to trust it without fetching again."""
+
+    bytes: int
+    sha256: str
+    version: RemoteVersion
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    path: UPath
+    url: str
+    bytes: int
+    sha256: str
+    version: RemoteVersion
+    payload_bytes: int
+    reused: bool
+
+
+def sha256_of(path: UPath, chunk_bytes: int = CHUNK_BYTES) -> str:
+    """The sha256 of a stored file, read in pieces."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while piece := handle.read(chunk_bytes):
+            digest.update(piece)
+    return digest.hexdigest()
+
+
+def stored_copy_matches(path: UPath, expected: StoredFile) -> bool:
+    """True when the file at `path` still has the recorded size and sha256."""
+    if not path.exists() or path.fs.size(path.path) != expected.bytes:
+        return False
+    return sha256_of(path) == expected.sha256
+
+
+def fetch_file(
+    client: HttpClient,
+    url: str,
+    destination: UPath,
+    *,
+    label: str,
+    log: Logger,
+    expected_format: ExpectedFormat | None = None,
+    previous: StoredFile | None = None,
+    expected_sha256: str | None = None,
+    chunk_bytes: int = CHUNK_BYTES,
+) -> FetchResult:
+    """Make `destination` a verified copy of `url`, moving no payload if it already is one."""
+    remote = client.head(url, what=label)
+    if previous is not None and remote is not None and remote.same_as(previous.version):
+        if stored_copy_matches(destination, previous):
+            log.info(f"{label}: source unchanged and stored copy verified; nothing to transfer")
+            return FetchResult(
+                destination, url, previous.bytes, previous.sha256, remote, 0, reused=True
+            )
+        log.info(f"{label}: source unchanged but stored copy missing or altered; fetching again")
+
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    partial = destination.with_name(destination.name + ".part")
+    download = _Download(client, url, partial, label, log, expected_format, chunk_bytes, remote)
+    try:
+        download.run()
+        size = partial.fs.size(partial.path)
+        if size != download.received or (download.total is not None and size != download.total):
+            raise IntegrityError(
+                f"{label}: stored {size} bytes but received {download.received} "
+                f"of {download.total}",
+                url=url,
+            )
+        if expected_sha256 is not None and download.sha256 != expected_sha256:
+            raise IntegrityError(
+                f"{label}: sha256 {download.sha256} differs from the expected {expected_sha256}",
+                url=url,
+            )
+        partial.fs.mv(partial.path, destination.path)
+    except BaseException:
+        _remove_quietly(partial)
+        raise
+    return FetchResult(
+        destination,
+        url,
+        download.received,
+        download.sha256,
+        download.version,
+        download.payload_bytes,
+        reused=False,
+    )
+
+
+def _remove_quietly(path: UPath) -> None:
+    try:
+        if path.exists():
+            path.fs.rm(path.path)
+    except OSError:
+        pass
+
+
+def parse_content_range(value: str | None) -> tuple[int, int, int | None] | None:
+    """`bytes START-END/TOTAL` as numbers (TOTAL None when `*`), or None if malformed."""
+    match = _CONTENT_RANGE.match((value or "").strip())
+    if not match:
+        return None
+    start, end, total = match.groups()
+    return int(start), int(end), None if total == "*" else int(total)
+
+
+class _HashingWriter:
+    """Hashes and writes in a worker thread, so the socket is read while the disk works.
+
+    The queue is bounded, which bounds memory to `depth` pieces whatever the file size.
+    """
+
+    def __init__(self, path: UPath, depth: int = WRITE_QUEUE_DEPTH) -> None:
+        self.path = path
+        self.depth = depth
+        self._start()
+
+    def _start(self) -> None:
+        self.hasher = hashlib.sha256()
+        self.error: BaseException | None = None
+        self.file: BinaryIO = self.path.open("wb")
+        self.queue: queue.Queue[bytes | None] = queue.Queue(maxsize=self.depth)
+        self.thread = threading.Thread(target=self._work, name="em-assets-writer", daemon=True)
+        self.thread.start()
+
+    def _work(self) -> None:
+        while (piece := self.queue.get()) is not None:
+            if self.error is None:
+                try:
+                    self.file.write(piece)
+                    self.hasher.update(piece)
+                except BaseException as error:  # handed to the reading thread
+                    self.error = error
+
+    def write(self, piece: bytes) -> None:
+        if self.error is not None:
+            raise self.error
+        self.queue.put(piece)
+
+    def _drain(self) -> None:
+        self.queue.put(None)
+        self.thread.join()
+
+    def restart(self) -> None:
+        """Discard everything written so far and start an empty file."""
+        self._drain()
+        self.file.close()
+        self._start()
+
+    def finish(self) -> str:
+        self._drain()
+        self.file.close()
+        if self.error is not None:
+            raise self.error
+        return self.hasher.hexdigest()
+
+    def abort(self) -> None:
+        self._drain()
+        self.file.close()
+
+
+class _Download:
+    """One file's GET, resumed with Range across dropped connections until complete."""
+
+    def __init__(
+        self,
+        client: HttpClient,
+        url: str,
+        partial: UPath,
+        label: str,
+        log: Logger,
+        expected_format: ExpectedFormat | None,
+        chunk_bytes: int,
+        remote: RemoteVersion | None,
+    ) -> None:
+        self.client = client
+        self.url = url
+        self.partial = partial
+        self.label = label
+        self.log = log
+        self.expected_format = expected_format
+        self.chunk_bytes = chunk_bytes
+        self.version = remote or RemoteVersion()
+        self.total: int | None = remote.content_length if remote else None
+        self.received = 0
+        self.payload_bytes = 0
+        self.sha256 = ""
+
+    def run(self) -> None:
+        attempts = Attempts(self.client, self.url, self.label)
+        progress = Progress(self.label, self.total, self.log)
+        writer = _HashingWriter(self.partial)
+        try:
+            while not self._attempt(attempts, writer, progress):
+                pass
+            self.sha256 = writer.finish()
+        except BaseException:
+            writer.abort()
+            raise
+        progress.finish()
+
+    def _resume_headers(self) -> dict[str, str]:
+        if not self.received:
+            return {}
+        headers = {"Range": f"bytes={self.received}-"}
+        # If-Range makes a changed resource come back whole (200) instead of spliced.
+        etag = self.version.etag
+        if etag and not etag.startswith("W/"):
+            headers["If-Range"] = etag
+        elif self.version.last_modified:
+            headers["If-Range"] = self.version.last_modified
+        return headers
+
+    def _restart(self, writer: _HashingWriter, progress: Progress, reason: str) -> None:
+        self.log.warning(f"{self.label}: {reason}; restarting from byte 0")
+        writer.restart()
+        self.received = 0
+        progress.restart(self.total)
+
+    def _attempt(self, attempts: Attempts, writer: _HashingWriter, progress: Progress) -> bool:
+        """One GET; True when the file is complete, False to try again."""
+        attempts.started()
+        asked_from = self.received
+        try:
+            response = self.client.open("GET", self.url, self._resume_headers())
+        except TRANSIENT_ERRORS as error:
+            attempts.failed(f"{type(error).__name__}: {error}")
+            return False
+        with response:
+            status = response.status_code
+            if status == 416 and asked_from and asked_from == self.total:
+                return True  # everything had arrived before the connection dropped
+            if status >= 300:
+                if is_retryable_status(status):
+                    attempts.failed(
+                        f"HTTP {status} {response.reason}",
+                        status=status,
+                        retry_after_s=parse_retry_after(response.headers.get("Retry-After")),
+                    )
+                    return False
+                raise attempts.refuse(response)
+            if not self._accept_start(response, asked_from, attempts, writer, progress):
+                return False
+            if self.received == 0:
+                self._check_content_type(response)
+            try:
+                # read1 hands over whatever has arrived, so bytes received before a dropped
+                # connection are kept and the resume starts right after them.
+                while piece := response.raw.read1(self.chunk_bytes, decode_content=True):
+                    if self.received == 0:
+                        self._check_head(piece, status)
+                    writer.write(piece)
+                    self.received += len(piece)
+                    self.payload_bytes += len(piece)
+                    progress.advance(len(piece))
+                    attempts.progressed()
+            except TRANSIENT_ERRORS as error:
+                attempts.failed(f"connection lost after {self.received} bytes ({error})")
+                return False
+        if self.total is not None and self.received < self.total:
+            attempts.failed(f"body ended at {self.received} of {self.total} bytes")
+            return False
+        if self.total is not None and self.received > self.total:
+            raise IntegrityError(
+                f"{self.label}: received {self.received} bytes, more than the announced "
+                f"{self.total}",
+                url=self.url,
+                status=status,
+                attempts=attempts.total,
+            )
+        return True
+
+    def _accept_start(
+        self,
+        response,
+        asked_from: int,
+        attempts: Attempts,
+        writer: _HashingWriter,
+        progress: Progress,
+    ) -> bool:
+        """Decide whether the body continues at `asked_from`; restart from zero if it does not."""
+        status = response.status_code
+        headers = response.headers
+        if status == 206:
+            parsed = parse_content_range(headers.get("Content-Range"))
+            if parsed is None or parsed[0] != asked_from or not asked_from:
+                self._restart(
+                    writer,
+                    progress,
+                    f"untrusted partial answer (Content-Range {headers.get('Content-Range')!r} "
+                    f"for a request from byte {asked_from})",
+                )
+                attempts.failed("partial answer did not start at the requested byte")
+                return False
+            if parsed[2] is not None:
+                self.total = parsed[2]
+        else:
+            if asked_from:
+                self._restart(writer, progress, "server answered 200 to a resume request")
+            self.total = RemoteVersion.from_headers(headers).content_length
+        fresh = RemoteVersion.from_headers(headers)
+        self.version = RemoteVersion(
+            etag=fresh.etag or self.version.etag,
+            last_modified=fresh.last_modified or self.version.last_modified,
+            content_length=self.total,
+        )
+        progress.total = self.total
+        return True
+
+    def _check_content_type(self, response) -> None:
+        content_type = response.headers.get("Content-Type", "")
+        if self.expected_format is not None and "text/html" in content_type.lower():
+            raise UnexpectedContentError(
+                f"{self.label}: server sent an HTML page ({content_type}) "
+                f"where {self.expected_format.name} was expected",
+                url=self.url,
+                status=response.status_code,
+            )
+
+    def _check_head(self, head: bytes, status: int) -> None:
+        if self.expected_format is None:
+            return
+        problem = self.expected_format.describe_mismatch(head)
+        if problem:
+            raise UnexpectedContentError(
+                f"{self.label}: {problem}; refusing to store it", url=self.url, status=status
+            )

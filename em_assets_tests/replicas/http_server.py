@@ -1,0 +1,344 @@
+"""A replica HTTP/1.1 file server that speaks what the real servers speak, and misbehaves on cue.
+
+It answers HEAD and GET with `ETag`, `Last-Modified` and `Content-Length`; honours one
+`Range` (206 with `Content-Range`, 416 past the end) and `If-Range`; counts the payload
+bytes it sends; and injects faults (status codes with `Retry-After`, connections cut
+mid-body, 200 instead of 206, foreign bodies). Python's own `http.server` ignores Range,
+which would make resume tests meaningless.
+
+Run it as a process for benchmarks or manual mirrors:
+    python -m em_assets_tests.replicas.http_server --directory DIR [--port N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import socket
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from email.utils import formatdate
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import quote, unquote, urlsplit
+
+PIECE = 1024 * 1024
+
+
+@dataclass
+class Resource:
+    """One servable body: bytes in memory, or a file on disk (for benchmark-sized bodies)."""
+
+    body: bytes | Path
+    content_type: str = "application/octet-stream"
+    etag: str = ""
+    last_modified: float = field(default_factory=time.time)
+    send_length: bool = True
+
+    @property
+    def size(self) -> int:
+        return len(self.body) if isinstance(self.body, bytes) else self.body.stat().st_size
+
+    def read(self, start: int, length: int) -> bytes:
+        if isinstance(self.body, bytes):
+            return self.body[start : start + length]
+        with self.body.open("rb") as handle:
+            handle.seek(start)
+            return handle.read(length)
+
+
+@dataclass
+class Fault:
+    """A misbehaviour applied to the next `times` matching requests (-1: every request).
+
+    kinds: "status" (answer `status`, with `retry_after`), "cut" (send `after_bytes` of the
+    body, then drop the connection), "ignore_range" (200 with the whole body), "bad_range"
+    (206 whose Content-Range starts elsewhere), "body" (200 with `body` as `content_type`),
+    "stall" (wait `seconds` before answering).
+    """
+
+    kind: str
+    times: int = 1
+    status: int = 503
+    retry_after: str | None = None
+    after_bytes: int = 0
+    body: bytes = b""
+    content_type: str = "text/html"
+    seconds: float = 0.0
+    method: str = "GET"
+
+
+class ReplicaState:
+    """Resources, faults and counters shared by all handler threads."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.resources: dict[str, Resource] = {}
+        self.faults: dict[str | None, list[Fault]] = defaultdict(list)
+        self.payload_bytes = 0
+        self.payload_by_path: dict[str, int] = defaultdict(int)
+        self.requests: list[tuple[str, str, dict[str, str]]] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.directory: Path | None = None
+
+    def take_fault(self, path: str, method: str) -> Fault | None:
+        with self.lock:
+            for key in (path, None):
+                queue = self.faults.get(key, [])
+                for fault in queue:
+                    if fault.method == method and fault.times != 0:
+                        if fault.times > 0:
+                            fault.times -= 1
+                        return fault
+        return None
+
+    def lookup(self, path: str) -> Resource | None:
+        with self.lock:
+            found = self.resources.get(path)
+        if found is None and self.directory is not None:
+            candidate = (self.directory / path.lstrip("/")).resolve()
+            if candidate.is_file() and self.directory.resolve() in candidate.parents:
+                stat = candidate.stat()
+                found = Resource(
+                    candidate,
+                    etag=f'"{stat.st_size:x}-{int(stat.st_mtime_ns):x}"',
+                    last_modified=stat.st_mtime,
+                )
+        return found
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: ReplicaHTTPServer
+
+    def log_message(self, format: str, *args) -> None:
+        pass
+
+    def do_HEAD(self) -> None:
+        self._serve(send_body=False)
+
+    def do_GET(self) -> None:
+        self._serve(send_body=True)
+
+    def _serve(self, send_body: bool) -> None:
+        state = self.server.state
+        path = unquote(urlsplit(self.path).path)
+        with state.lock:
+            state.requests.append((self.command, path, dict(self.headers.items())))
+            state.in_flight += 1
+            state.max_in_flight = max(state.max_in_flight, state.in_flight)
+        try:
+            self._answer(state, path, send_body)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+        finally:
+            with state.lock:
+                state.in_flight -= 1
+
+    def _answer(self, state: ReplicaState, path: str, send_body: bool) -> None:
+        fault = state.take_fault(path, self.command)
+        if fault and fault.kind == "stall":
+            time.sleep(fault.seconds)
+            fault = None
+        if fault and fault.kind == "status":
+            body = f"<html><body><h1>{fault.status}</h1></body></html>".encode()
+            headers = {"Content-Type": "text/html"}
+            if fault.retry_after is not None:
+                headers["Retry-After"] = fault.retry_after
+            self._respond(fault.status, headers, body if send_body else b"", len(body))
+            return
+        resource = state.lookup(path)
+        if resource is None:
+            body = b"<html><body><h1>404 Not Found</h1></body></html>"
+            self._respond(404, {"Content-Type": "text/html"}, body if send_body else b"", len(body))
+            return
+        if fault and fault.kind == "body":
+            headers = {"Content-Type": fault.content_type, "ETag": resource.etag}
+            self._respond(200, headers, fault.body if send_body else b"", len(fault.body))
+            return
+        self._serve_resource(state, path, resource, fault, send_body)
+
+    def _serve_resource(
+        self,
+        state: ReplicaState,
+        path: str,
+        resource: Resource,
+        fault: Fault | None,
+        send_body: bool,
+    ) -> None:
+        size = resource.size
+        headers = {
+            "Content-Type": resource.content_type,
+            "ETag": resource.etag,
+            "Last-Modified": formatdate(resource.last_modified, usegmt=True),
+            "Accept-Ranges": "bytes",
+        }
+        start, end, status = 0, size - 1, 200
+        wanted = _parse_range(self.headers.get("Range"), size)
+        if_range = self.headers.get("If-Range")
+        range_allowed = if_range is None or if_range in (resource.etag, headers["Last-Modified"])
+        if wanted == "unsatisfiable":
+            headers["Content-Range"] = f"bytes */{size}"
+            self._respond(416, headers, b"", 0)
+            return
+        if wanted and range_allowed and not (fault and fault.kind == "ignore_range"):
+            start, end = wanted
+            status = 206
+            shown_start = start + 1 if fault and fault.kind == "bad_range" else start
+            headers["Content-Range"] = f"bytes {shown_start}-{end}/{size}"
+        length = end - start + 1
+        if not resource.send_length:
+            headers["Connection"] = "close"
+            self.close_connection = True
+        self.send_response(status)
+        for key, value in headers.items():
+            self.send_header(key, value)
+        if resource.send_length:
+            self.send_header("Content-Length", str(length))
+        self.end_headers()
+        if not send_body:
+            return
+        limit = fault.after_bytes if fault and fault.kind == "cut" else length
+        sent = self._send_body(resource, start, min(limit, length))
+        with state.lock:
+            state.payload_bytes += sent
+            state.payload_by_path[path] += sent
+        if fault and fault.kind == "cut":
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_RDWR)
+            self.close_connection = True
+
+    def _send_body(self, resource: Resource, start: int, length: int) -> int:
+        if isinstance(resource.body, Path):
+            self.wfile.flush()
+            with resource.body.open("rb") as handle:
+                return self.connection.sendfile(handle, start, length)
+        sent = 0
+        while sent < length:
+            piece = resource.read(start + sent, min(PIECE, length - sent))
+            self.wfile.write(piece)
+            sent += len(piece)
+        return sent
+
+    def _respond(self, status: int, headers: dict[str, str], body: bytes, length: int) -> None:
+        self.send_response(status)
+        for key, value in headers.items():
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(length))
+        self.end_headers()
+        if body:
+            self.wfile.write(body)
+
+
+def _parse_range(value: str | None, size: int) -> tuple[int, int] | str | None:
+    """A single `bytes=` range as inclusive (start, end); 'unsatisfiable'; or None."""
+    if not value or not value.startswith("bytes=") or "," in value:
+        return None
+    first, _, last = value[len("bytes=") :].strip().partition("-")
+    if not first:
+        if not last.isdigit() or int(last) == 0:
+            return None
+        return max(0, size - int(last)), size - 1
+    if not first.isdigit() or (last and not last.isdigit()):
+        return None
+    start = int(first)
+    if start >= size:
+        return "unsatisfiable"
+    end = min(int(last), size - 1) if last else size - 1
+    return (start, end) if end >= start else None
+
+
+class ReplicaHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, port: int = 0) -> None:
+        super().__init__(("127.0.0.1", port), _Handler)
+        self.state = ReplicaState()
+        self.thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+    def url(self, path: str) -> str:
+        """The URL of a server path, percent-encoded as a client would send it."""
+        return self.base_url + quote(path)
+
+    def put(
+        self,
+        path: str,
+        body: bytes | Path,
+        content_type: str = "application/octet-stream",
+        send_length: bool = True,
+    ) -> Resource:
+        """Serve `body` at `path` (decoded form); a new body gets a new ETag and date."""
+        digest = (
+            hashlib.sha256(body).hexdigest()[:16]
+            if isinstance(body, bytes)
+            else f"{body.stat().st_size:x}-{body.stat().st_mtime_ns:x}"
+        )
+        with self.state.lock:
+            previous = self.state.resources.get(path)
+            stamp = time.time()
+            if previous is not None and previous.last_modified >= stamp - 1:
+                stamp = previous.last_modified + 1  # HTTP dates have one-second resolution
+            resource = Resource(body, content_type, f'"{digest}"', stamp, send_length)
+            self.state.resources[path] = resource
+        return resource
+
+    def inject(self, fault: Fault, path: str | None = None) -> None:
+        """Apply `fault` to requests for `path`, or to any path when `path` is None."""
+        with self.state.lock:
+            self.state.faults[path].append(fault)
+
+    def clear_faults(self) -> None:
+        with self.state.lock:
+            self.state.faults.clear()
+
+    def reset_counters(self) -> None:
+        with self.state.lock:
+            self.state.payload_bytes = 0
+            self.state.payload_by_path.clear()
+            self.state.requests.clear()
+            self.state.max_in_flight = 0
+
+    def requests_for(self, path: str, method: str = "GET") -> list[dict[str, str]]:
+        with self.state.lock:
+            return [h for m, p, h in self.state.requests if p == path and m == method]
+
+    def start(self) -> ReplicaHTTPServer:
+        self.thread = threading.Thread(
+            target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.shutdown()
+        self.server_close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--directory", type=Path, required=True, help="tree to serve")
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args()
+    server = ReplicaHTTPServer(args.port)
+    server.state.directory = args.directory
+    print(server.base_url, flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        os._exit(0)
+
+
+if __name__ == "__main__":
+    main()
