@@ -2,8 +2,23 @@
 
 from typing import Any
 
-from em_assets.settings import ASSETS_ROOT, EPFL_URL
-from em_assets.sources import EpflServer
+from em_assets.settings import (
+    ASSETS_ROOT,
+    EBI_FILES_URL,
+    EMPIAR_API_URL,
+    EPFL_URL,
+    HEMIBRAIN_URL,
+    IDR_URL,
+    OPENORGANELLE_URL,
+)
+from em_assets.sources import (
+    EbiFiles,
+    EmpiarApi,
+    EpflServer,
+    HemibrainVolume,
+    IdrApi,
+    OpenOrganelleStore,
+)
 from em_assets.storage.io_manager import JsonIOManagerFactory
 from em_assets.storage.root import StorageRoot
 from em_assets.transfer.resource import HttpTransfer
@@ -17,4 +32,9 @@ def default_resources() -> dict[str, Any]:
         "storage": storage,
         "http": HttpTransfer(),
         "epfl": EpflServer(base_url=EPFL_URL.source()),
+        "hemibrain": HemibrainVolume(cloudpath=HEMIBRAIN_URL.source()),
+        "openorganelle": OpenOrganelleStore(url=OPENORGANELLE_URL.source()),
+        "empiar": EmpiarApi(base_url=EMPIAR_API_URL.source()),
+        "ebi": EbiFiles(base_url=EBI_FILES_URL.source()),
+        "idr": IdrApi(base_url=IDR_URL.source()),
     }

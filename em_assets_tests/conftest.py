@@ -8,8 +8,16 @@ from pathlib import Path
 
 import pytest
 
+from em_assets_tests.replicas.ebi import serve_idr
 from em_assets_tests.replicas.epfl import epfl_base_url, serve_epfl
 from em_assets_tests.replicas.http_server import ReplicaHTTPServer
+from em_assets_tests.replicas.openorganelle import BUCKET, ZarrReplica, write_pyramid
+from em_assets_tests.replicas.precomputed import (
+    LAYER_PATH,
+    PrecomputedReplica,
+    tissue_volume,
+    write_layer,
+)
 from em_assets_tests.replicas.s3 import S3Replica
 
 
@@ -69,3 +77,52 @@ def s3_replica(s3_server: S3Replica, monkeypatch: pytest.MonkeyPatch) -> Iterato
     s3fs.S3FileSystem.clear_instance_cache()
     yield s3_server
     s3fs.S3FileSystem.clear_instance_cache()
+
+
+@pytest.fixture(scope="session")
+def precomputed_tree(tmp_path_factory: pytest.TempPathFactory) -> dict[str, PrecomputedReplica]:
+    """Two hemibrain-like layers: sharded with voxel sizes unlike the documented 8 nm (the
+    code must read them), and unsharded with the documented 8 nm."""
+    root = tmp_path_factory.mktemp("precomputed")
+    data = tissue_volume()
+    return {
+        "sharded": write_layer(root / LAYER_PATH, (9, 9, 10), True, data),
+        "unsharded": write_layer(root / "unsharded" / LAYER_PATH, (8, 8, 8), False, data),
+    }
+
+
+@pytest.fixture
+def hemibrain_replica(precomputed_tree, monkeypatch: pytest.MonkeyPatch):
+    """The sharded layer served over HTTP, with EM_HEMIBRAIN_URL pointing at it."""
+    server = ReplicaHTTPServer()
+    server.state.directory = precomputed_tree["sharded"].directory.parents[
+        len(LAYER_PATH.split("/")) - 1
+    ]
+    server.start()
+    monkeypatch.setenv("EM_HEMIBRAIN_URL", precomputed_tree["sharded"].cloudpath(server))
+    yield server, precomputed_tree
+    server.stop()
+
+
+@pytest.fixture
+def openorganelle_replica(
+    s3_replica: S3Replica, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[ZarrReplica]:
+    """The jrc_mus-liver pyramid in moto, with EM_OPENORGANELLE_URL at its real s3:// URL."""
+    replica = write_pyramid(s3_replica)
+    monkeypatch.setenv("EM_OPENORGANELLE_URL", replica.url)
+    yield replica
+    client = s3_replica.client()
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET):
+        for item in page.get("Contents", []):
+            client.delete_object(Bucket=BUCKET, Key=item["Key"])
+    client.delete_bucket(Bucket=BUCKET)
+
+
+@pytest.fixture
+def idr_replica(http_replica: ReplicaHTTPServer, monkeypatch: pytest.MonkeyPatch):
+    """EBI's IDR directory and IDR's JSON on one local server (they are two hosts in reality)."""
+    files = serve_idr(http_replica)
+    monkeypatch.setenv("EM_EBI_FILES_URL", http_replica.base_url)
+    monkeypatch.setenv("EM_IDR_URL", http_replica.base_url)
+    return http_replica, files

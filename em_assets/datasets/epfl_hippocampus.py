@@ -14,6 +14,8 @@ from dagster import (
 from pydantic import Field, field_validator
 
 from em_assets.formats.tiff import CorruptFileError, read_tiff_header
+from em_assets.manifest.checks import stored_data_intact
+from em_assets.manifest.fetched import file_entry, files_version, previous_copy
 from em_assets.manifest.metadata import manifest_metadata, static_metadata
 from em_assets.manifest.model import (
     DatasetFacts,
@@ -22,13 +24,12 @@ from em_assets.manifest.model import (
     build_manifest,
     version_digest,
 )
-from em_assets.manifest.verify import file_problems, stored_path
+from em_assets.manifest.verify import stored_path
 from em_assets.settings import ASSET_GROUP, EPFL_URL
 from em_assets.sources import EpflServer
 from em_assets.storage.root import StorageRoot, child_path
-from em_assets.transfer.client import RemoteVersion
 from em_assets.transfer.content import TIFF
-from em_assets.transfer.engine import StoredFile, fetch_file
+from em_assets.transfer.engine import fetch_file
 from em_assets.transfer.resource import HttpTransfer
 
 ASSET_NAME = "epfl_hippocampus"
@@ -75,19 +76,6 @@ class EpflConfig(Config):
         return list(dict.fromkeys(files))
 
 
-def _previous_copy(previous: Manifest | None, path: str) -> StoredFile | None:
-    if previous is None:
-        return None
-    for entry in previous.files:
-        if entry.path == path:
-            return StoredFile(
-                entry.bytes,
-                entry.sha256,
-                RemoteVersion(entry.etag, entry.last_modified, entry.bytes),
-            )
-    return None
-
-
 @asset(
     name=ASSET_NAME,
     group_name=ASSET_GROUP,
@@ -123,22 +111,11 @@ def epfl_hippocampus(
                 label=relative,
                 log=context.log,
                 expected_format=TIFF,
-                previous=_previous_copy(previous, relative),
+                previous=previous_copy(previous, relative),
             )
             payload_bytes += result.payload_bytes
             header = read_tiff_header(destination)
-            entries.append(
-                FileEntry(
-                    path=relative,
-                    bytes=result.bytes,
-                    sha256=result.sha256,
-                    source_url=url,
-                    etag=result.version.etag,
-                    last_modified=result.version.last_modified,
-                    shape=list(header.shape),
-                    dtype=header.dtype,
-                )
-            )
+            entries.append(file_entry(result, relative, list(header.shape), header.dtype))
     finally:
         client.close()
 
@@ -158,9 +135,7 @@ def epfl_hippocampus(
         license=FACTS.license,
         citation=FACTS.citation,
         retrieved_at=datetime.now(UTC),
-        source_version=version_digest(
-            [[e.path, e.etag, e.last_modified, e.bytes] for e in entries]
-        ),
+        source_version=version_digest(files_version(entries)),
         provenance={
             "voxel_size_nm": FACTS.documented_voxel_size_source,
             "technique": f"dataset web page {DATASET_PAGE} (Zeiss NVision40 FIB-SEM)",
@@ -184,23 +159,20 @@ def epfl_hippocampus(
 )
 def epfl_files_intact(epfl_hippocampus: Manifest, storage: StorageRoot) -> AssetCheckResult:
     root = storage.base()
-    problems = file_problems(root, epfl_hippocampus)
+    tiff_problems = []
     for entry in epfl_hippocampus.files:
-        if any(p.startswith(entry.path + ":") for p in problems):
-            continue
+        path = stored_path(root, entry)
+        if not path.exists():
+            continue  # reported as missing by the shared check
         try:
-            header = read_tiff_header(stored_path(root, entry))
+            header = read_tiff_header(path)
         except CorruptFileError as error:
-            problems.append(str(error))
+            tiff_problems.append(str(error))
             continue
         if header.dtype != "uint8":
-            problems.append(f"{entry.path}: dtype {header.dtype}, expected uint8")
+            tiff_problems.append(f"{entry.path}: dtype {header.dtype}, expected uint8")
         if entry.shape and header.pages != entry.shape[0]:
-            problems.append(f"{entry.path}: {header.pages} pages, manifest says {entry.shape[0]}")
-    return AssetCheckResult(
-        passed=not problems,
-        metadata={
-            "files_checked": MetadataValue.int(len(epfl_hippocampus.files)),
-            "problems": MetadataValue.md("\n".join(f"- {p}" for p in problems) or "none"),
-        },
-    )
+            tiff_problems.append(
+                f"{entry.path}: {header.pages} pages, manifest says {entry.shape[0]}"
+            )
+    return stored_data_intact(root, epfl_hippocampus, tiff_problems)

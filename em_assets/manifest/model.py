@@ -11,7 +11,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
@@ -30,9 +30,15 @@ def version_digest(document: Any) -> str:
 
 
 class FileEntry(BaseModel):
-    """One stored file. `path` is relative to the storage root."""
+    """One stored file, or one stored zarr array. `path` is relative to the storage root.
+
+    For a `file`, `sha256` is that of its bytes. For a `zarr_array` (a crop), `bytes` is what
+    its objects occupy and `sha256` is the content digest of its decoded voxels (per chunk,
+    combined in chunk order), which does not depend on compression.
+    """
 
     path: str
+    kind: Literal["file", "zarr_array"] = "file"
     bytes: int = Field(ge=0)
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     source_url: str | None = None
@@ -57,7 +63,12 @@ class CropInfo(BaseModel):
     scale: str
     seed: int
     placement: str
-    statistics: ContentStatistics | None = None
+    translation_nm: list[float] = Field(min_length=3, max_length=3, description="x, y, z")
+    source_base_voxel_size_nm: list[float] = Field(
+        min_length=3, max_length=3, description="finest level of the source, x, y, z"
+    )
+    chunk_count: int = Field(ge=0)
+    statistics: ContentStatistics
 
 
 class Manifest(BaseModel):

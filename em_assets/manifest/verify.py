@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from upath import UPath
 
+from em_assets.crops.copy import stored_digest
+from em_assets.crops.ome_zarr import open_image
 from em_assets.manifest.model import FileEntry, Manifest
 from em_assets.storage.root import child_path
 from em_assets.transfer.engine import sha256_of
@@ -17,17 +19,36 @@ def stored_path(root: UPath, entry: FileEntry) -> UPath:
     return path
 
 
+def _file_problems(path: UPath, entry: FileEntry) -> list[str]:
+    size = path.fs.size(path.path)
+    if size != entry.bytes:
+        return [f"{entry.path}: {size} bytes, manifest says {entry.bytes}"]
+    if sha256_of(path) != entry.sha256:
+        return [f"{entry.path}: sha256 differs from the manifest"]
+    return []
+
+
+def _array_problems(path: UPath, entry: FileEntry) -> list[str]:
+    _, array = open_image(path.parent)
+    problems = []
+    if entry.shape is not None and list(array.shape) != entry.shape:
+        problems.append(f"{entry.path}: shape {list(array.shape)}, manifest says {entry.shape}")
+    if entry.dtype is not None and str(array.dtype) != entry.dtype:
+        problems.append(f"{entry.path}: dtype {array.dtype}, manifest says {entry.dtype}")
+    if not problems and stored_digest(array, array.chunks[::-1]) != entry.sha256:
+        problems.append(f"{entry.path}: voxel content differs from the manifest's digest")
+    return problems
+
+
 def file_problems(root: UPath, manifest: Manifest) -> list[str]:
-    """Every way the stored files differ from the manifest; empty when they all match."""
+    """Every way the stored files or arrays differ from the manifest; empty when all match."""
     problems = []
     for entry in manifest.files:
         path = stored_path(root, entry)
         if not path.exists():
             problems.append(f"{entry.path}: missing")
-            continue
-        size = path.fs.size(path.path)
-        if size != entry.bytes:
-            problems.append(f"{entry.path}: {size} bytes, manifest says {entry.bytes}")
-        elif sha256_of(path) != entry.sha256:
-            problems.append(f"{entry.path}: sha256 differs from the manifest")
+        elif entry.kind == "zarr_array":
+            problems.extend(_array_problems(path, entry))
+        else:
+            problems.extend(_file_problems(path, entry))
     return problems

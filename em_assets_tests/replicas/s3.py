@@ -8,7 +8,7 @@ import boto3
 from moto.server import ThreadedMotoServer
 
 # moto checks the non-AWS action s3:HeadObject on HEAD, so public buckets must allow it.
-PUBLIC_READ_ACTIONS = ["s3:GetObject", "s3:HeadObject", "s3:ListBucket"]
+PUBLIC_READ_ACTIONS = ["s3:GetObject", "s3:HeadObject"]
 
 
 class S3Replica:
@@ -33,17 +33,19 @@ class S3Replica:
             aws_secret_access_key="testing",
         )
 
-    def create_bucket(self, name: str, public: bool = False) -> None:
+    def create_bucket(self, name: str, public: bool = False, listable: bool = True) -> None:
+        """A bucket; `public` ones are readable anonymously, and listable only if asked."""
         client = self.client()
         client.create_bucket(Bucket=name)
         if public:
+            actions = PUBLIC_READ_ACTIONS + (["s3:ListBucket"] if listable else [])
             policy = {
                 "Version": "2012-10-17",
                 "Statement": [
                     {
                         "Effect": "Allow",
                         "Principal": "*",
-                        "Action": PUBLIC_READ_ACTIONS,
+                        "Action": actions,
                         "Resource": [f"arn:aws:s3:::{name}", f"arn:aws:s3:::{name}/*"],
                     }
                 ],

@@ -1,0 +1,1 @@
+"""Reproducible, streamed crops of chunked volumes into OME-Zarr (hemibrain, OpenOrganelle)."""

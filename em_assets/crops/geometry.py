@@ -1,0 +1,77 @@
+"""Boxes of voxels and the chunk-aligned blocks a crop is copied in.
+
+Everything here is in x, y, z order (how EM volumes are addressed and how the manifest
+records crops); arrays are z, y, x, and the conversion happens where arrays are touched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+Vec = tuple[int, int, int]
+
+
+def add(a: Vec, b: Vec) -> Vec:
+    return (a[0] + b[0], a[1] + b[1], a[2] + b[2])
+
+
+def sub(a: Vec, b: Vec) -> Vec:
+    return (a[0] - b[0], a[1] - b[1], a[2] - b[2])
+
+
+@dataclass(frozen=True)
+class Box:
+    """A half-open box of voxels: `offset` <= v < `offset + size`, per axis x, y, z."""
+
+    offset: Vec
+    size: Vec
+
+    @property
+    def end(self) -> Vec:
+        return add(self.offset, self.size)
+
+    @property
+    def voxels(self) -> int:
+        return self.size[0] * self.size[1] * self.size[2]
+
+    def contains(self, other: Box) -> bool:
+        return all(
+            self.offset[i] <= other.offset[i] and other.end[i] <= self.end[i] for i in range(3)
+        )
+
+    def relative_to(self, origin: Vec) -> Box:
+        return Box(sub(self.offset, origin), self.size)
+
+    def zyx_slices(self) -> tuple[slice, slice, slice]:
+        """Index expression for a z, y, x array whose voxel (0, 0, 0) is at the origin."""
+        return tuple(slice(self.offset[i], self.end[i]) for i in (2, 1, 0))  # type: ignore[return-value]
+
+
+def blocks(crop: Box, block: Vec) -> Iterator[Box]:
+    """Tile `crop` with boxes of at most `block` voxels, starting at the crop's offset.
+
+    With the crop on the source chunk grid and `block` a multiple of the chunk size,
+    every block covers whole source chunks and whole output chunks, so blocks can be
+    copied independently (in any order, by any worker) without sharing a chunk.
+    """
+    x_starts, y_starts, z_starts = (range(crop.offset[i], crop.end[i], block[i]) for i in range(3))
+    for z in z_starts:
+        for y in y_starts:
+            for x in x_starts:
+                start = (x, y, z)
+                end = tuple(min(start[i] + block[i], crop.end[i]) for i in range(3))
+                yield Box(start, sub(end, start))  # type: ignore[arg-type]
+
+
+def block_shape(chunk: Vec, target_voxels: int) -> Vec:
+    """Whole chunks per block, doubling along x, y, z in turn while under `target_voxels`."""
+    counts = [1, 1, 1]
+    axis = 0
+    while True:
+        counts[axis] *= 2
+        size = (chunk[0] * counts[0], chunk[1] * counts[1], chunk[2] * counts[2])
+        if size[0] * size[1] * size[2] > target_voxels:
+            counts[axis] //= 2
+            return (chunk[0] * counts[0], chunk[1] * counts[1], chunk[2] * counts[2])
+        axis = (axis + 1) % 3

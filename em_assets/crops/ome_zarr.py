@@ -1,0 +1,84 @@
+"""The crop's output: an OME-Zarr (NGFF 0.4, zarr v2) image on any fsspec path.
+
+NGFF 0.4 on zarr v2 is what ome-zarr-py, napari, neuroglancer and Fiji read today;
+axes are z, y, x in nanometres, `scale` is the voxel size and `translation` the crop's
+physical position in the source volume.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numcodecs
+import zarr
+from upath import UPath
+
+ARRAY_NAME = "s0"
+COMPRESSOR = numcodecs.Blosc(cname="zstd", clevel=5, shuffle=numcodecs.Blosc.BITSHUFFLE)
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    name: str
+    shape_zyx: tuple[int, int, int]
+    chunks_zyx: tuple[int, int, int]
+    dtype: str
+    voxel_size_nm: tuple[float, float, float]
+    """x, y, z"""
+    translation_nm: tuple[float, float, float]
+    """x, y, z"""
+
+
+def _location(path: UPath) -> tuple[str, dict[str, Any] | None]:
+    """What zarr needs to open `path`: a local path, or a URL with fsspec options."""
+    if path.protocol in ("", "file", "local"):
+        return path.path, None
+    return str(path), dict(path.storage_options) or None
+
+
+def multiscales(spec: ImageSpec) -> list[dict[str, Any]]:
+    return [
+        {
+            "version": "0.4",
+            "name": spec.name,
+            "axes": [{"name": axis, "type": "space", "unit": "nanometer"} for axis in "zyx"],
+            "datasets": [
+                {
+                    "path": ARRAY_NAME,
+                    "coordinateTransformations": [
+                        {"type": "scale", "scale": list(spec.voxel_size_nm[::-1])},
+                        {"type": "translation", "translation": list(spec.translation_nm[::-1])},
+                    ],
+                }
+            ],
+        }
+    ]
+
+
+def create_image(path: UPath, spec: ImageSpec) -> zarr.Array:
+    """An empty OME-Zarr image at `path` (replacing anything there), ready for block writes."""
+    store, options = _location(path)
+    group = zarr.open_group(store, mode="w", zarr_format=2, storage_options=options)
+    group.attrs["multiscales"] = multiscales(spec)
+    return group.create_array(
+        ARRAY_NAME,
+        shape=spec.shape_zyx,
+        chunks=spec.chunks_zyx,
+        dtype=spec.dtype,
+        compressors=COMPRESSOR,
+        fill_value=0,
+        chunk_key_encoding={"name": "v2", "separator": "/"},
+    )
+
+
+def open_image(path: UPath, mode: str = "r") -> tuple[zarr.Group, zarr.Array]:
+    store, options = _location(path)
+    group = zarr.open_group(store, mode=mode, zarr_format=2, storage_options=options)
+    return group, group[ARRAY_NAME]  # type: ignore[return-value]
+
+
+def stored_size(path: UPath) -> tuple[int, int]:
+    """Objects and bytes the image occupies in storage (our own output, so listing is cheap)."""
+    sizes = [info["size"] for info in path.fs.find(path.path, detail=True).values()]
+    return len(sizes), sum(sizes)

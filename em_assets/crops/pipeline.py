@@ -1,0 +1,147 @@
+"""From a volume and a crop request to a verified OME-Zarr crop: the flow both crop assets share."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from upath import UPath
+
+from em_assets.crops.copy import CopyResult, copy_crop
+from em_assets.crops.geometry import Box, Vec, block_shape
+from em_assets.crops.ome_zarr import ARRAY_NAME, ImageSpec, create_image, stored_size
+from em_assets.crops.placement import Placement, place_crop
+from em_assets.crops.statistics import background_fraction
+from em_assets.crops.volume import VolumeLevel, corresponding_box, physical_offset, probe_level
+from em_assets.manifest.model import ContentStatistics, CropInfo, FileEntry, Manifest
+from em_assets.settings import ConfigurationError
+from em_assets.transfer.progress import Logger
+
+BLOCK_VOXELS = 256**3
+"""About 16 MiB of uint8 per block: large enough to amortise per-request overhead,
+small enough that a crop's peak memory stays a fraction of its decoded size."""
+STORE_PREFIX = "crop-"
+
+
+@dataclass(frozen=True)
+class CropOutcome:
+    placement: Placement
+    copy: CopyResult
+    store: UPath
+    objects: int
+    stored_bytes: int
+    translation_nm: tuple[float, float, float]
+
+
+def check_crop_fits(level: VolumeLevel, size: Vec, setting: str) -> None:
+    """Refuse a crop that cannot fit, before any voxel is read, saying what would."""
+    if any(s <= 0 for s in size):
+        raise ConfigurationError(f"{setting} must be positive, got {size}")
+    if any(size[i] > level.bounds.size[i] for i in range(3)):
+        largest = min(level.bounds.size)
+        raise ConfigurationError(
+            f"{setting}={size[0]} does not fit {level.name}, which is "
+            f"{level.bounds.size[0]} x {level.bounds.size[1]} x {level.bounds.size[2]} voxels "
+            f"(x, y, z); use at most {largest}, or a finer level"
+        )
+
+
+def store_name(source_version: str, level: VolumeLevel, box: Box) -> str:
+    """A name fixed by what the crop contains, so a new crop never overwrites the stored one."""
+    key = f"{source_version}|{level.name}|{box.offset}|{box.size}"
+    return f"{STORE_PREFIX}{hashlib.sha256(key.encode()).hexdigest()[:16]}.ome.zarr"
+
+
+def stores_to_keep(store: UPath, previous: Manifest | None) -> set[str]:
+    """The store about to be written, and the one the last manifest points to (still valid
+    until the new manifest replaces it)."""
+    keep = {store.name}
+    if previous is not None and previous.array_path:
+        keep.add(previous.array_path.rsplit("/", 1)[-1])
+    return keep
+
+
+def remove_stale_stores(directory: UPath, keep: set[str], log: Logger) -> None:
+    """Delete crop stores no manifest points to (left by superseded or failed runs)."""
+    if not directory.exists():
+        return
+    for child in directory.iterdir():
+        if child.name.startswith(STORE_PREFIX) and child.name not in keep:
+            log.info(f"removing stale crop store {child}")
+            child.fs.rm(child.path, recursive=True)
+
+
+def place(
+    level: VolumeLevel, levels: list[VolumeLevel], size: Vec, seed: int, log: Logger
+) -> Placement:
+    """Seeded placement, judging candidates on the coarsest level that still resolves them."""
+    probe = probe_level(levels, level, size)
+
+    def background_of(candidate: Box) -> float:
+        return background_fraction(probe.read(corresponding_box(level, candidate, probe)))
+
+    return place_crop(level.bounds, level.chunk, size, seed, background_of, log)
+
+
+def write_crop(
+    level: VolumeLevel,
+    placement: Placement,
+    store: UPath,
+    title: str,
+    log: Logger,
+    label: str,
+) -> CropOutcome:
+    """Copy the placed crop into a new OME-Zarr image at `store`."""
+    box = placement.box
+    translation = physical_offset(level, box.offset)
+    spec = ImageSpec(
+        name=title,
+        shape_zyx=box.size[::-1],  # type: ignore[arg-type]
+        chunks_zyx=level.chunk[::-1],  # type: ignore[arg-type]
+        dtype=str(level.dtype),
+        voxel_size_nm=level.voxel_size_nm,
+        translation_nm=translation,
+    )
+    output = create_image(store, spec)
+    result = copy_crop(
+        level.read, box, level.chunk, block_shape(level.chunk, BLOCK_VOXELS), output, log, label
+    )
+    objects, stored_bytes = stored_size(store)
+    return CropOutcome(placement, result, store, objects, stored_bytes, translation)
+
+
+def manifest_fields(
+    outcome: CropOutcome, level: VolumeLevel, finest: VolumeLevel, root: UPath
+) -> dict[str, Any]:
+    """The manifest entries that describe a crop: its array, geometry and placement."""
+    box = outcome.placement.box
+    array_path = outcome.store.path.removeprefix(root.path).strip("/")
+    shape = list(box.size[::-1])
+    return {
+        "axes": ["z", "y", "x"],
+        "shape": shape,
+        "dtype": str(level.dtype),
+        "array_path": array_path,
+        "files": [
+            FileEntry(
+                path=f"{array_path}/{ARRAY_NAME}",
+                kind="zarr_array",
+                bytes=outcome.stored_bytes,
+                sha256=outcome.copy.content_digest,
+                shape=shape,
+                dtype=str(level.dtype),
+            )
+        ],
+        "crop": CropInfo(
+            offset_voxels=list(box.offset),
+            size_voxels=list(box.size),
+            scale=level.name,
+            seed=outcome.placement.seed,
+            placement=outcome.placement.description,
+            translation_nm=list(outcome.translation_nm),
+            source_base_voxel_size_nm=list(finest.voxel_size_nm),
+            chunk_count=outcome.copy.chunks,
+            statistics=ContentStatistics(**outcome.copy.statistics),
+        ),
+    }

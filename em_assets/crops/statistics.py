@@ -1,0 +1,62 @@
+"""Content statistics of a crop, accumulated block by block, and what counts as background.
+
+Background is tissue-free volume: zero-filled padding or a flat field. It is judged on
+small tiles rather than voxels, because a single dark voxel inside tissue is not background
+but a whole tile with (almost) no variation is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+TILE = 8
+FLAT_RANGE = 3
+"""A tile whose values span at most this many grey levels (JPEG ripple included) is flat."""
+
+
+def background_voxels(block: np.ndarray, tile: int = TILE) -> int:
+    """How many voxels of `block` lie in background tiles (flat or empty)."""
+    starts = [np.arange(0, n, tile) for n in block.shape]
+    highs = block
+    lows = block
+    for axis, idx in enumerate(starts):
+        highs = np.maximum.reduceat(highs, idx, axis=axis)
+        lows = np.minimum.reduceat(lows, idx, axis=axis)
+    flat = (highs.astype(np.int64) - lows.astype(np.int64)) <= FLAT_RANGE
+    lengths = [np.diff(np.append(idx, n)) for idx, n in zip(starts, block.shape, strict=True)]
+    counts = np.multiply.outer(np.multiply.outer(lengths[0], lengths[1]), lengths[2])
+    return int(counts[flat].sum())
+
+
+def background_fraction(block: np.ndarray) -> float:
+    return background_voxels(block) / block.size if block.size else 1.0
+
+
+@dataclass
+class RunningStatistics:
+    """Min, max, mean and background fraction over blocks seen one at a time."""
+
+    minimum: float = float("inf")
+    maximum: float = float("-inf")
+    total: float = 0.0
+    count: int = 0
+    background: int = 0
+
+    def add(self, block: np.ndarray) -> None:
+        if not block.size:
+            return
+        self.minimum = min(self.minimum, float(block.min()))
+        self.maximum = max(self.maximum, float(block.max()))
+        self.total += float(block.sum(dtype=np.float64))
+        self.count += block.size
+        self.background += background_voxels(block)
+
+    def summary(self) -> dict[str, float]:
+        return {
+            "minimum": self.minimum,
+            "maximum": self.maximum,
+            "mean": self.total / self.count,
+            "background_fraction": self.background / self.count,
+        }

@@ -1,0 +1,148 @@
+"""OpenOrganelle jrc_mus-liver: a seeded crop of the FIB-SEM OME-Zarr pyramid on public S3."""
+
+from datetime import UTC, datetime
+
+from dagster import (
+    AssetCheckResult,
+    AssetExecutionContext,
+    Config,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+    asset_check,
+)
+from pydantic import Field
+
+from em_assets.crops import pipeline
+from em_assets.crops.zarr_source import open_multiscale
+from em_assets.manifest.checks import agrees_with_documentation, stored_data_intact
+from em_assets.manifest.metadata import manifest_metadata, static_metadata
+from em_assets.manifest.model import DatasetFacts, Manifest, build_manifest, version_digest
+from em_assets.settings import ASSET_GROUP, OPENORGANELLE_URL, ConfigurationError
+from em_assets.sources import OpenOrganelleStore
+from em_assets.storage.root import StorageRoot
+
+ASSET_NAME = "openorganelle_jrc"
+EM_ARRAY = "recon-1/em/fibsem-uint8"
+FACTS = DatasetFacts(
+    title="OpenOrganelle jrc_mus-liver FIB-SEM (Janelia COSEM)",
+    technique="FIB-SEM (Janelia enhanced FIB-SEM)",
+    organism="Mus musculus",
+    sample="liver",
+    license="CC BY 4.0 (COSEM data; not confirmed for this dataset)",
+    citation=(
+        "Heinrich L. et al. Whole-cell organelle segmentation in volume electron microscopy. "
+        "Nature 599, 141-146 (2021); dataset jrc_mus-liver, Janelia COSEM/CellMap."
+    ),
+    homepage="https://openorganelle.janelia.org/datasets/jrc_mus-liver",
+    documented_voxel_size_nm=(8.0, 8.0, 8.0),
+    documented_voxel_size_source="OpenOrganelle dataset page (8 nm EM; 4 nm is some label arrays)",
+    doi="10.25378/janelia.16913047",
+)
+
+
+class OpenOrganelleConfig(Config):
+    scale: str = Field(default="s0", description="pyramid level, e.g. s0 (finest) to s4")
+    crop_size: int = Field(default=512, gt=0, description="voxels per edge of the cubic crop")
+    seed: int = Field(default=2021, description="same seed, same crop")
+
+
+@asset(
+    name=ASSET_NAME,
+    group_name=ASSET_GROUP,
+    kinds={"s3", "zarr"},
+    code_version="1",
+    description=(
+        "A seeded, tissue-containing cubic crop of the jrc_mus-liver FIB-SEM volume "
+        "(OME-Zarr on public S3), copied chunk-aligned into OME-Zarr; the value is the "
+        "crop's manifest."
+    ),
+    metadata=static_metadata(FACTS, OPENORGANELLE_URL.default),
+)
+def openorganelle_jrc(
+    context: AssetExecutionContext,
+    config: OpenOrganelleConfig,
+    storage: StorageRoot,
+    openorganelle: OpenOrganelleStore,
+) -> MaterializeResult:
+    group_url = f"{openorganelle.validated_url()}/{EM_ARRAY}"
+    group, levels = open_multiscale(group_url, OPENORGANELLE_URL.name)
+    by_name = {level.name: level for level in levels}
+    if config.scale not in by_name:
+        raise ConfigurationError(
+            f"scale {config.scale!r} is not in {group_url}; available: {', '.join(by_name)}"
+        )
+    level = by_name[config.scale]
+    size = (config.crop_size,) * 3
+    pipeline.check_crop_fits(level, size, "crop_size")
+
+    array_meta = {level.name: level.array.metadata.to_dict() for level in levels}
+    source_version = version_digest({"attrs": group.attrs.asdict(), "arrays": array_meta})
+    directory = storage.dataset_dir(ASSET_NAME)
+    placement = pipeline.place(level, levels, size, config.seed, context.log)
+    store = directory / pipeline.store_name(source_version, level, placement.box)
+    pipeline.remove_stale_stores(
+        directory, pipeline.stores_to_keep(store, storage.stored_manifest(ASSET_NAME)), context.log
+    )
+    outcome = pipeline.write_crop(level, placement, store, FACTS.title, context.log, ASSET_NAME)
+
+    voxel_source = (
+        f"{group_url}/.zattrs multiscales[0] dataset {level.name!r} scale "
+        "(coordinateTransformations)"
+    )
+    manifest = build_manifest(
+        dataset=ASSET_NAME,
+        title=FACTS.title,
+        technique=FACTS.technique,
+        organism=FACTS.organism,
+        sample=FACTS.sample,
+        voxel_size_nm=list(level.voxel_size_nm),
+        voxel_size_source=voxel_source,
+        source_urls=[group_url, f"{group_url}/{level.name}"],
+        license=FACTS.license,
+        citation=FACTS.citation,
+        doi=FACTS.doi,
+        retrieved_at=datetime.now(UTC),
+        source_version=source_version,
+        provenance={
+            "voxel_size_nm": voxel_source,
+            "translation_nm": f"{group_url}/.zattrs multiscales translation of {level.name!r}",
+            "dtype": f"{group_url}/{level.name}/.zarray",
+            "technique": FACTS.homepage,
+            "organism": FACTS.homepage,
+            "sample": FACTS.homepage,
+            "crop": "seeded placement on the source chunk grid, coarse-level background probe",
+        },
+        **pipeline.manifest_fields(outcome, level, levels[0], storage.base()),
+    )
+    return MaterializeResult(
+        value=manifest,
+        metadata={
+            **manifest_metadata(manifest),
+            "source_chunks": MetadataValue.text(" × ".join(str(c) for c in level.chunk)),
+            "copy_seconds": MetadataValue.float(round(outcome.copy.seconds, 3)),
+        },
+    )
+
+
+@asset_check(
+    asset=openorganelle_jrc,
+    blocking=True,
+    description="The crop reads back with its recorded shape, dtype and voxel content digest.",
+)
+def openorganelle_crop_intact(
+    openorganelle_jrc: Manifest, storage: StorageRoot
+) -> AssetCheckResult:
+    return stored_data_intact(storage.base(), openorganelle_jrc)
+
+
+@asset_check(
+    asset=openorganelle_jrc,
+    description="The EM's finest voxel size matches the documented 8 nm (WARN if not).",
+)
+def openorganelle_voxel_size_documented(openorganelle_jrc: Manifest) -> AssetCheckResult:
+    crop = openorganelle_jrc.crop
+    assert crop is not None, "an OpenOrganelle manifest always records its crop"
+    return agrees_with_documentation(
+        crop.source_base_voxel_size_nm, "multiscales scale of the finest level", FACTS
+    )

@@ -1,0 +1,51 @@
+"""Check results every dataset shares: stored data intact, source agrees with its documentation."""
+
+from __future__ import annotations
+
+import math
+
+from dagster import AssetCheckResult, AssetCheckSeverity, MetadataValue
+from upath import UPath
+
+from em_assets.manifest.metadata import format_voxel_size
+from em_assets.manifest.model import DatasetFacts, Manifest
+from em_assets.manifest.verify import file_problems
+
+
+def stored_data_intact(
+    root: UPath, manifest: Manifest, extra_problems: list[str] | None = None
+) -> AssetCheckResult:
+    """Every file or array present and identical to what the manifest recorded."""
+    problems = file_problems(root, manifest) + (extra_problems or [])
+    return AssetCheckResult(
+        passed=not problems,
+        metadata={
+            "entries_checked": MetadataValue.int(len(manifest.files)),
+            "problems": MetadataValue.md("\n".join(f"- {p}" for p in problems) or "none"),
+        },
+    )
+
+
+def agrees_with_documentation(
+    measured_nm: list[float], measured_source: str, facts: DatasetFacts
+) -> AssetCheckResult:
+    """WARN when the source's own voxel size differs from what its publishers document.
+
+    The asset keeps the source's value either way: the source is the authority, and a
+    difference is something for a person to look at, not to silently overwrite.
+    """
+    documented = list(facts.documented_voxel_size_nm)
+    agrees = all(
+        math.isclose(a, b, rel_tol=1e-3) for a, b in zip(measured_nm, documented, strict=True)
+    )
+    return AssetCheckResult(
+        passed=agrees,
+        severity=AssetCheckSeverity.WARN,
+        description=None if agrees else "the source's voxel size differs from the documented one",
+        metadata={
+            "source_voxel_size": MetadataValue.text(format_voxel_size(measured_nm)),
+            "source_voxel_size_from": MetadataValue.text(measured_source),
+            "documented_voxel_size": MetadataValue.text(format_voxel_size(documented)),
+            "documented_voxel_size_from": MetadataValue.text(facts.documented_voxel_size_source),
+        },
+    )

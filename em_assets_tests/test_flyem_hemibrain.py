@@ -1,0 +1,172 @@
+"""flyem_hemibrain against precomputed replicas (sharded and unsharded) served over HTTP."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import zarr
+from cloudvolume import CloudVolume
+from dagster import AssetCheckSeverity, DagsterInstance, materialize
+
+from em_assets.datasets.flyem_hemibrain import (
+    flyem_hemibrain,
+    hemibrain_crop_intact,
+    hemibrain_voxel_size_documented,
+)
+from em_assets.resources import default_resources
+from em_assets_tests.helpers import step_error
+from em_assets_tests.replicas.http_server import Fault
+from em_assets_tests.replicas.precomputed import CHUNK, LAYER_PATH, OFFSET, SIZE
+
+ASSETS = [flyem_hemibrain, hemibrain_crop_intact, hemibrain_voxel_size_documented]
+
+
+def run(raise_on_error: bool = True, **config):
+    return materialize(
+        ASSETS,
+        resources=default_resources(),
+        instance=DagsterInstance.ephemeral(),
+        run_config={"ops": {"flyem_hemibrain": {"config": {"crop_size": 64, **config}}}},
+        raise_on_error=raise_on_error,
+    )
+
+
+def stored(storage_root):
+    manifest = json.loads((storage_root / "flyem_hemibrain.json").read_text())
+    group = zarr.open_group(str(storage_root / manifest["array_path"]), mode="r")
+    return manifest, group
+
+
+def source_region(cloudpath: str, offset, size, mip: int = 0) -> np.ndarray:
+    """The same region read independently through cloud-volume, as z, y, x."""
+    volume = CloudVolume(cloudpath, mip=mip, fill_missing=False, progress=False)
+    (x, y, z), (sx, sy, sz) = offset, size
+    return np.asarray(volume[x : x + sx, y : y + sy, z : z + sz])[..., 0].transpose(2, 1, 0)
+
+
+def test_sharded_crop_equals_the_source_region(hemibrain_replica, storage_root, monkeypatch):
+    server, tree = hemibrain_replica
+    result = run()
+    assert result.success
+    manifest, group = stored(storage_root)
+
+    assert manifest["voxel_size_nm"] == [9.0, 9.0, 10.0]  # the replica's info, not 8 nm
+    assert "scales[0].resolution" in manifest["voxel_size_source"]
+    crop = manifest["crop"]
+    assert crop["size_voxels"] == [64, 64, 64] and crop["seed"] == 2020
+    offset = crop["offset_voxels"]
+    assert all((offset[i] - OFFSET[i]) % CHUNK[i] == 0 for i in range(3))
+    cropped = group["s0"][:]
+    assert cropped.shape == (64, 64, 64) and cropped.dtype == np.uint8
+    expected = source_region(tree["sharded"].cloudpath(server), offset, (64, 64, 64))
+    np.testing.assert_array_equal(cropped, expected)
+    # And it is the right place in the original volume (JPEG is lossy, so within noise).
+    original = (
+        tree["sharded"]
+        .data[
+            offset[0] - OFFSET[0] : offset[0] - OFFSET[0] + 64,
+            offset[1] - OFFSET[1] : offset[1] - OFFSET[1] + 64,
+            offset[2] - OFFSET[2] : offset[2] - OFFSET[2] + 64,
+        ]
+        .transpose(2, 1, 0)
+    )
+    assert np.abs(cropped.astype(int) - original).mean() < 4
+
+    ngff = group.attrs["multiscales"][0]
+    assert [a["name"] for a in ngff["axes"]] == ["z", "y", "x"]
+    assert {a["unit"] for a in ngff["axes"]} == {"nanometer"}
+    scale, translation = ngff["datasets"][0]["coordinateTransformations"]
+    assert scale["scale"] == [10.0, 9.0, 9.0]
+    assert translation["translation"] == [offset[2] * 10.0, offset[1] * 9.0, offset[0] * 9.0]
+
+    stats = crop["statistics"]
+    assert stats["minimum"] == cropped.min() and stats["maximum"] == cropped.max()
+    assert stats["mean"] == pytest.approx(cropped.mean())
+    assert stats["background_fraction"] <= 0.5
+    assert manifest["file_count"] == 1 and manifest["total_bytes"] > 0
+    assert manifest["files"][0]["kind"] == "zarr_array"
+
+
+def test_documented_voxel_size_mismatch_warns_but_keeps_the_source_value(
+    hemibrain_replica, storage_root
+):
+    result = run()
+    evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    documented = evaluations["hemibrain_voxel_size_documented"]
+    assert not documented.passed and documented.severity == AssetCheckSeverity.WARN
+    assert documented.metadata["source_voxel_size"].value.startswith("9 × 9 × 10 nm")
+    assert documented.metadata["documented_voxel_size"].value.startswith("8 × 8 × 8 nm")
+    assert evaluations["hemibrain_crop_intact"].passed
+
+
+def test_unsharded_layer_with_documented_resolution(hemibrain_replica, storage_root, monkeypatch):
+    server, tree = hemibrain_replica
+    monkeypatch.setenv("EM_HEMIBRAIN_URL", tree["unsharded"].cloudpath(server))
+    result = run(seed=7)
+    manifest, group = stored(storage_root)
+    assert manifest["voxel_size_nm"] == [8.0, 8.0, 8.0]
+    expected = source_region(
+        tree["unsharded"].cloudpath(server), manifest["crop"]["offset_voxels"], (64,) * 3
+    )
+    np.testing.assert_array_equal(group["s0"][:], expected)
+    evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert evaluations["hemibrain_voxel_size_documented"].passed
+
+
+def test_same_seed_same_crop_and_crops_avoid_padding(hemibrain_replica, storage_root):
+    offsets = {}
+    for seed in (1, 2, 3, 1):
+        run(seed=seed)
+        manifest, _ = stored(storage_root)
+        crop = manifest["crop"]
+        offsets.setdefault(seed, crop["offset_voxels"])
+        assert crop["offset_voxels"] == offsets[seed]
+        # Padding starts at 60 % of the width: accepted crops must reach into tissue.
+        assert crop["offset_voxels"][0] - OFFSET[0] < int(SIZE[0] * 0.6)
+        assert crop["statistics"]["background_fraction"] <= 0.5
+    assert len({tuple(v) for v in offsets.values()}) > 1
+
+
+def test_crop_at_a_coarser_mip(hemibrain_replica, storage_root):
+    server, tree = hemibrain_replica
+    run(mip=1, crop_size=48)
+    manifest, group = stored(storage_root)
+    assert manifest["voxel_size_nm"] == [18.0, 18.0, 20.0]
+    assert manifest["crop"]["scale"].startswith("mip 1")
+    expected = source_region(
+        tree["sharded"].cloudpath(server), manifest["crop"]["offset_voxels"], (48,) * 3, mip=1
+    )
+    np.testing.assert_array_equal(group["s0"][:], expected)
+
+
+def test_forbidden_shard_fails_without_zeros(hemibrain_replica, storage_root):
+    server, _ = hemibrain_replica
+    for shard in range(4):
+        server.inject(Fault("status", status=403, times=-1), f"/{LAYER_PATH}/9_9_10/{shard}.shard")
+    result = run(raise_on_error=False)
+    assert not result.success
+    assert "missing or forbidden (HTTP 403/404); refusing to fill them with zeros" in step_error(
+        result
+    )
+    assert not (storage_root / "flyem_hemibrain.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("config", "complaint"),
+    [
+        ({"crop_size": 300}, "crop_size=300 does not fit mip 0"),
+        ({"mip": 5}, "mip 5 does not exist; this volume has mips 0-2"),
+    ],
+)
+def test_bad_config_fails_before_reading_voxels(hemibrain_replica, storage_root, config, complaint):
+    server, _ = hemibrain_replica
+    result = run(raise_on_error=False, **config)
+    assert complaint in step_error(result)
+    assert [p for _, p, _ in server.state.requests if not p.endswith("/info")] == []
+
+
+def test_non_positive_crop_size_is_a_config_error(hemibrain_replica, storage_root):
+    with pytest.raises(Exception, match="crop_size"):
+        run(crop_size=0)

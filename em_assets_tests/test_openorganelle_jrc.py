@@ -1,0 +1,118 @@
+"""openorganelle_jrc against an OME-Zarr pyramid in moto S3, read anonymously without listing."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import zarr
+from dagster import AssetCheckSeverity, DagsterInstance, materialize
+
+from em_assets.datasets.openorganelle_jrc import (
+    openorganelle_crop_intact,
+    openorganelle_jrc,
+    openorganelle_voxel_size_documented,
+)
+from em_assets.resources import default_resources
+from em_assets_tests.helpers import step_error
+from em_assets_tests.replicas.openorganelle import (
+    BUCKET,
+    CHUNKS_ZYX,
+    CONTAINER,
+    EM_GROUP,
+    SHAPE_ZYX,
+)
+
+ASSETS = [openorganelle_jrc, openorganelle_crop_intact, openorganelle_voxel_size_documented]
+
+
+def run(raise_on_error: bool = True, **config):
+    return materialize(
+        ASSETS,
+        resources=default_resources(),
+        instance=DagsterInstance.ephemeral(),
+        run_config={"ops": {"openorganelle_jrc": {"config": {"crop_size": 64, **config}}}},
+        raise_on_error=raise_on_error,
+    )
+
+
+def stored(storage_root):
+    manifest = json.loads((storage_root / "openorganelle_jrc.json").read_text())
+    group = zarr.open_group(str(storage_root / manifest["array_path"]), mode="r")
+    return manifest, group
+
+
+def region(volume: np.ndarray, offset_xyz, size: int) -> np.ndarray:
+    x, y, z = offset_xyz
+    return volume[z : z + size, y : y + size, x : x + size]
+
+
+def test_crop_equals_the_source_region_with_ngff_from_the_source(
+    openorganelle_replica, storage_root
+):
+    result = run()
+    assert result.success
+    manifest, group = stored(storage_root)
+    assert manifest["voxel_size_nm"] == [7.5, 7.5, 8.5]  # the replica's multiscales, x y z
+    assert "multiscales" in manifest["voxel_size_source"]
+    offset = manifest["crop"]["offset_voxels"]
+    assert all(offset[i] % CHUNKS_ZYX[::-1][i] == 0 for i in range(3))
+    np.testing.assert_array_equal(
+        group["s0"][:], region(openorganelle_replica.levels[0], offset, 64)
+    )
+
+    transforms = group.attrs["multiscales"][0]["datasets"][0]["coordinateTransformations"]
+    scale, translation = openorganelle_replica.scales[0], openorganelle_replica.translations[0]
+    assert transforms[0]["scale"] == list(scale)
+    expected = [translation[i] + offset[2 - i] * scale[i] for i in range(3)]
+    assert transforms[1]["translation"] == pytest.approx(expected)
+    assert manifest["crop"]["statistics"]["background_fraction"] <= 0.5
+
+    evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert evaluations["openorganelle_crop_intact"].passed
+    documented = evaluations["openorganelle_voxel_size_documented"]
+    assert not documented.passed and documented.severity == AssetCheckSeverity.WARN
+
+
+def test_coarser_scale_carries_its_half_voxel_translation(openorganelle_replica, storage_root):
+    run(scale="s1", crop_size=32)
+    manifest, group = stored(storage_root)
+    assert manifest["voxel_size_nm"] == [15.0, 15.0, 17.0]
+    offset = manifest["crop"]["offset_voxels"]
+    np.testing.assert_array_equal(
+        group["s0"][:], region(openorganelle_replica.levels[1], offset, 32)
+    )
+    translation = group.attrs["multiscales"][0]["datasets"][0]["coordinateTransformations"][1]
+    scale, shift = openorganelle_replica.scales[1], openorganelle_replica.translations[1]
+    assert translation["translation"] == pytest.approx(
+        [shift[i] + offset[2 - i] * scale[i] for i in range(3)]
+    )
+
+
+def test_missing_chunk_reads_as_fill_value(openorganelle_replica, s3_replica, storage_root):
+    run()
+    offset = stored(storage_root)[0]["crop"]["offset_voxels"]
+    cx, cy, cz = (offset[i] // CHUNKS_ZYX[2 - i] for i in range(3))
+    key = f"{CONTAINER}/{EM_GROUP}/s0/{cz}/{cy}/{cx}"
+    s3_replica.client().delete_object(Bucket=BUCKET, Key=key)
+    run()
+    manifest, group = stored(storage_root)
+    assert manifest["crop"]["offset_voxels"] == offset  # same seed, same crop
+    assert not group["s0"][:].any()  # the crop is exactly that one chunk, now fill value
+
+
+@pytest.mark.parametrize(
+    ("config", "complaint"),
+    [
+        ({"scale": "s9"}, "scale 's9' is not in"),
+        ({"crop_size": max(SHAPE_ZYX) + 1}, f"crop_size={max(SHAPE_ZYX) + 1} does not fit s0"),
+    ],
+)
+def test_bad_config_is_explained(openorganelle_replica, storage_root, config, complaint):
+    result = run(raise_on_error=False, **config)
+    message = step_error(result)
+    assert complaint in message
+    if "scale" in config:
+        assert "available: s0, s1, s2" in message
+    assert not (storage_root / "openorganelle_jrc").exists()
