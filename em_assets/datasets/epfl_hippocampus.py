@@ -12,8 +12,10 @@ from dagster import (
     asset_check,
 )
 from pydantic import Field, field_validator
+from upath import UPath
 
-from em_assets.formats.tiff import CorruptFileError, read_tiff_header
+from em_assets.formats.errors import CorruptFileError
+from em_assets.formats.tiff import read_tiff_header
 from em_assets.manifest.checks import stored_data_intact
 from em_assets.manifest.fetched import file_entry, files_version, previous_copy
 from em_assets.manifest.metadata import manifest_metadata, static_metadata
@@ -24,7 +26,6 @@ from em_assets.manifest.model import (
     build_manifest,
     version_digest,
 )
-from em_assets.manifest.verify import stored_path
 from em_assets.settings import ASSET_GROUP, EPFL_URL
 from em_assets.sources import EpflServer
 from em_assets.storage.root import StorageRoot, child_path
@@ -158,21 +159,18 @@ def epfl_hippocampus(
     "uint8 TIFF stack with the recorded page count.",
 )
 def epfl_files_intact(epfl_hippocampus: Manifest, storage: StorageRoot) -> AssetCheckResult:
-    root = storage.base()
-    tiff_problems = []
-    for entry in epfl_hippocampus.files:
-        path = stored_path(root, entry)
-        if not path.exists():
-            continue  # reported as missing by the shared check
-        try:
-            header = read_tiff_header(path)
-        except CorruptFileError as error:
-            tiff_problems.append(str(error))
-            continue
-        if header.dtype != "uint8":
-            tiff_problems.append(f"{entry.path}: dtype {header.dtype}, expected uint8")
-        if entry.shape and header.pages != entry.shape[0]:
-            tiff_problems.append(
-                f"{entry.path}: {header.pages} pages, manifest says {entry.shape[0]}"
-            )
-    return stored_data_intact(root, epfl_hippocampus, tiff_problems)
+    return stored_data_intact(storage.base(), epfl_hippocampus, uint8_stack_problems)
+
+
+def uint8_stack_problems(path: UPath, entry: FileEntry) -> list[str]:
+    """A stored stack must be a uint8 TIFF with the recorded number of pages."""
+    try:
+        header = read_tiff_header(path)
+    except CorruptFileError as error:
+        return [f"{entry.path}: {error}"]
+    problems = []
+    if header.dtype != "uint8":
+        problems.append(f"{entry.path}: dtype {header.dtype}, expected uint8")
+    if entry.shape and header.pages != entry.shape[0]:
+        problems.append(f"{entry.path}: {header.pages} pages, manifest says {entry.shape[0]}")
+    return problems

@@ -18,12 +18,11 @@ from dagster import (
     asset_check,
 )
 
-from em_assets.formats.tiff import CorruptFileError, read_tiff_header
-from em_assets.manifest.checks import agrees_with_documentation, stored_data_intact
+from em_assets.formats.tiff import read_tiff_header
+from em_assets.manifest.checks import agrees_with_documentation, readable_by, stored_data_intact
 from em_assets.manifest.fetched import file_entry, files_version, previous_copy
 from em_assets.manifest.metadata import manifest_metadata, static_metadata
 from em_assets.manifest.model import DatasetFacts, Manifest, build_manifest, version_digest
-from em_assets.manifest.verify import stored_path
 from em_assets.settings import ASSET_GROUP, EBI_FILES_URL
 from em_assets.sources import EbiFiles, IdrApi
 from em_assets.storage.root import StorageRoot, child_path
@@ -181,16 +180,7 @@ def idr_0086(
     description="Both TIFFs present with their recorded size and sha256, and readable as TIFF.",
 )
 def idr_files_intact(idr_0086: Manifest, storage: StorageRoot) -> AssetCheckResult:
-    root = storage.base()
-    unreadable = []
-    for entry in idr_0086.files:
-        path = stored_path(root, entry)
-        if path.exists():
-            try:
-                read_tiff_header(path)
-            except CorruptFileError as error:
-                unreadable.append(str(error))
-    return stored_data_intact(root, idr_0086, unreadable)
+    return stored_data_intact(storage.base(), idr_0086, readable_by(read_tiff_header))
 
 
 @asset_check(

@@ -7,9 +7,7 @@ from dataclasses import dataclass
 import tifffile
 from upath import UPath
 
-
-class CorruptFileError(ValueError):
-    """A stored file cannot be parsed as the format it claims to be."""
+from em_assets.formats.errors import CorruptFileError
 
 
 @dataclass(frozen=True)

@@ -3,20 +3,44 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from dagster import AssetCheckResult, AssetCheckSeverity, MetadataValue
 from upath import UPath
 
+from em_assets.formats.errors import CorruptFileError
 from em_assets.manifest.metadata import format_voxel_size
-from em_assets.manifest.model import DatasetFacts, Manifest
-from em_assets.manifest.verify import file_problems
+from em_assets.manifest.model import DatasetFacts, FileEntry, Manifest
+from em_assets.manifest.verify import file_problems, stored_path
+
+Inspection = Callable[[UPath, FileEntry], list[str]]
+"""Format-specific problems of one stored file that is present (empty list: none)."""
+
+
+def readable_by(reader: Callable[[UPath], object]) -> Inspection:
+    """An inspection that only asks the format's reader to parse the file."""
+
+    def inspect(path: UPath, entry: FileEntry) -> list[str]:
+        try:
+            reader(path)
+        except CorruptFileError as error:
+            return [f"{entry.path}: {error}"]
+        return []
+
+    return inspect
 
 
 def stored_data_intact(
-    root: UPath, manifest: Manifest, extra_problems: list[str] | None = None
+    root: UPath, manifest: Manifest, inspect: Inspection | None = None
 ) -> AssetCheckResult:
-    """Every file or array present and identical to what the manifest recorded."""
-    problems = file_problems(root, manifest) + (extra_problems or [])
+    """Every file or array present and identical to what the manifest recorded, and, with
+    `inspect`, sound in its format."""
+    problems = file_problems(root, manifest)
+    if inspect is not None:
+        for entry in manifest.files:
+            path = stored_path(root, entry)
+            if path.exists():
+                problems.extend(inspect(path, entry))
     return AssetCheckResult(
         passed=not problems,
         metadata={

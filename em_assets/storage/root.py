@@ -66,16 +66,29 @@ def parse_root(value: str, variable: str = ASSETS_ROOT.name) -> UPath:
         raise ConfigurationError(f"{variable}={value!r} cannot be opened: {error}") from error
 
 
+def write_atomically(path: UPath, data: bytes) -> None:
+    """Write beside `path`, then move into place: readers never see half a file."""
+    staging = path.with_name(path.name + ".tmp")
+    staging.write_bytes(data)
+    staging.fs.mv(staging.path, path.path)
+
+
+def child_path_name_problem(name: str) -> str | None:
+    """Why `name` is not a plain file name (no separators, no `..`, no scheme), or None."""
+    if not _SAFE_NAME.match(name) or ".." in name:
+        return f"{name!r} is not a plain file name (letters, digits, '._ +-' only)"
+    return None
+
+
 def child_path(directory: UPath, name: str) -> UPath:
     """Join a single file name taken from outside input onto `directory`.
 
-    Only plain names are accepted: no separators, no `..`, no scheme, no query. A listing
-    entry must never decide where a file is written.
+    A listing entry or a config value must never decide where a file is written.
     """
-    if not _SAFE_NAME.match(name) or ".." in name:
+    problem = child_path_name_problem(name)
+    if problem:
         raise ConfigurationError(
-            f"refusing file name {name!r}: only plain names (letters, digits, '._ +-') "
-            f"are written under {directory}."
+            f"refusing file name {problem}; nothing is written under {directory}."
         )
     return directory / name
 

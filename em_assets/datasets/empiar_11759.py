@@ -1,0 +1,293 @@
+"""EMPIAR-11759: zebrafish retina SBF-SEM slices (DM3) from EBI, described by EMPIAR's API.
+
+XY voxel size comes from the entry's `pixel_width`/`pixel_height` (Ångström) and is
+cross-checked against each DM3's own calibration; the section thickness (Z) is only in the
+imageset's free-text `details`, so it is parsed from there, with that provenance.
+"""
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    Config,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+    asset_check,
+)
+from pydantic import Field
+
+from em_assets.formats.autoindex import parse_listing
+from em_assets.formats.dm3 import Dm3Header, read_dm3_header
+from em_assets.manifest.checks import agrees_with_documentation, readable_by, stored_data_intact
+from em_assets.manifest.fetched import file_entry, files_version, previous_copy
+from em_assets.manifest.metadata import manifest_metadata, static_metadata
+from em_assets.manifest.model import DatasetFacts, Manifest, build_manifest, version_digest
+from em_assets.settings import ASSET_GROUP, EBI_FILES_URL
+from em_assets.sources import EbiFiles, EmpiarApi
+from em_assets.storage.root import StorageRoot, child_path
+from em_assets.transfer.client import HttpClient
+from em_assets.transfer.content import DM3
+from em_assets.transfer.engine import fetch_file
+from em_assets.transfer.errors import UnexpectedContentError
+from em_assets.transfer.progress import Logger
+from em_assets.transfer.resource import HttpTransfer
+
+ASSET_NAME = "empiar_11759"
+ACCESSION = "EMPIAR-11759"
+DATA_DIRECTORY = "empiar/world_availability/11759/data/"
+LISTING_ATTEMPTS = 3
+LISTING_CHECK = "empiar_listing_complete"
+CALIBRATION_CHECK = "empiar_calibration_matches_api"
+ANGSTROM_IN_NM = 0.1
+UNIT_IN_NM = {"nm": 1.0, "µm": 1000.0, "um": 1000.0, "Å": 0.1, "A": 0.1}
+FACTS = DatasetFacts(
+    title="Developing retina in zebrafish 55 hpf larval eye (EMPIAR-11759)",
+    technique="SBF-SEM",
+    organism="Danio rerio",
+    sample="retina of a 55 hpf larval eye",
+    license="CC0 (all EMPIAR data)",
+    citation="EMPIAR-11759, Electron Microscopy Public Image Archive, EMBL-EBI.",
+    homepage="https://www.ebi.ac.uk/empiar/EMPIAR-11759/",
+    documented_voxel_size_nm=(8.0, 8.0, 50.0),
+    documented_voxel_size_source="EMPIAR-11759 entry page (8 nm pixels, 50 nm sections)",
+    doi="10.6019/EMPIAR-11759",
+)
+_THICKNESS = re.compile(
+    r"(?:section|slice|cut|thickness|z[\s-]*(?:step|spacing))[^.;]*?(\d+(?:\.\d+)?)\s*nm"
+    r"|(\d+(?:\.\d+)?)\s*nm[\s-]*(?:thick|sections?|slices?|cuts?|steps?)",
+    re.IGNORECASE,
+)
+
+
+class EmpiarConfig(Config):
+    max_files: int | None = Field(
+        default=None, gt=0, description="fetch only the first N slices (default: all)"
+    )
+
+
+def entry_document(document: Any, url: str) -> dict[str, Any]:
+    """The entry inside the API's answer, which is keyed by the accession."""
+    entry = document.get(ACCESSION) if isinstance(document, dict) else None
+    if not isinstance(entry, dict):
+        raise UnexpectedContentError(f"the EMPIAR API answer is not the {ACCESSION} entry", url=url)
+    return entry
+
+
+def dm3_imageset(entry: dict[str, Any], url: str) -> tuple[int, dict[str, Any]]:
+    """The imageset describing the DM3 slices (by format, else the only one)."""
+    imagesets = entry.get("imagesets") or []
+    for index, imageset in enumerate(imagesets):
+        formats = f"{imageset.get('data_format', '')} {imageset.get('header_format', '')}"
+        if "DM3" in formats.upper() or "DM4" in formats.upper():
+            return index, imageset
+    if len(imagesets) == 1:
+        return 0, imagesets[0]
+    raise UnexpectedContentError(f"{ACCESSION} lists no DM3 imageset", url=url)
+
+
+def section_thickness_nm(text: str) -> tuple[float, str] | None:
+    """The section thickness stated in free text, with the phrase it came from."""
+    match = _THICKNESS.search(text or "")
+    if not match:
+        return None
+    return float(match.group(1) or match.group(2)), match.group(0)
+
+
+def _list_slices(
+    client: HttpClient, url: str, expected: int, log: Logger
+) -> tuple[list[str], list[str]]:
+    """DM3 names in the listing, listing again (bounded) while fewer than the API's count.
+
+    EBI's front end is load-balanced and one backend was seen omitting a file that still
+    downloads, so a short listing is retried rather than trusted.
+    """
+    refused: list[str] = []
+    files: list[str] = []
+    for attempt in range(1, LISTING_ATTEMPTS + 1):
+        listing = parse_listing(client.fetch_text(url, what=f"{ACCESSION} listing"), ".dm3")
+        refused = listing.refused
+        files = sorted(set(files) | set(listing.files))
+        if len(files) >= expected:
+            break
+        log.warning(
+            f"{ACCESSION} listing names {len(files)} DM3 files, the API says {expected}; "
+            f"listing again ({attempt} of {LISTING_ATTEMPTS})"
+        )
+        client.sleep(client.policy.delay(attempt, None, client.rng))
+    for href in refused:
+        log.warning(f"{ACCESSION} listing entry {href!r} is not a plain file name here; refused")
+    return files, refused
+
+
+def _calibration_problems(headers: dict[str, Dm3Header], api_xy_nm: list[float]) -> list[str]:
+    problems = []
+    for name, header in headers.items():
+        factor = UNIT_IN_NM.get(header.unit)
+        if factor is None:
+            problems.append(f"{name}: calibration unit {header.unit!r} is not a length")
+            continue
+        xy = [round(v * factor, 6) for v in header.pixel_size]
+        if any(abs(a - b) > 1e-3 * b for a, b in zip(xy, api_xy_nm, strict=True)):
+            problems.append(f"{name}: DM3 says {xy[0]:g} × {xy[1]:g} nm")
+    return problems
+
+
+@asset(
+    name=ASSET_NAME,
+    group_name=ASSET_GROUP,
+    kinds={"https", "dm3"},
+    code_version="1",
+    description=(
+        "EMPIAR-11759 serial block-face SEM slices of a zebrafish larval retina (DM3), "
+        "listed from EBI and described by EMPIAR's API; the value is the dataset's manifest."
+    ),
+    metadata=static_metadata(FACTS, f"{EBI_FILES_URL.default}/{DATA_DIRECTORY}"),
+    check_specs=[
+        AssetCheckSpec(
+            LISTING_CHECK,
+            asset=ASSET_NAME,
+            description="The listing names as many DM3 slices as the API counts (WARN if not).",
+        ),
+        AssetCheckSpec(
+            CALIBRATION_CHECK,
+            asset=ASSET_NAME,
+            description="Each DM3's pixel calibration agrees with the API's (WARN if not).",
+        ),
+    ],
+)
+def empiar_11759(
+    context: AssetExecutionContext,
+    config: EmpiarConfig,
+    storage: StorageRoot,
+    empiar: EmpiarApi,
+    ebi: EbiFiles,
+    http: HttpTransfer,
+):  # no return annotation: with check_specs, Dagster would read it as the output's type
+    client = http.client(context.log)
+    entry_url = empiar.entry_url(ACCESSION)
+    listing_url = ebi.url(DATA_DIRECTORY)
+    try:
+        entry = entry_document(client.fetch_json(entry_url, what=f"{ACCESSION} entry"), entry_url)
+        index, imageset = dm3_imageset(entry, entry_url)
+        expected = int(imageset["num_images_or_tilt_series"])
+        api_xy = [float(imageset[k]) * ANGSTROM_IN_NM for k in ("pixel_width", "pixel_height")]
+        names, refused = _list_slices(client, listing_url, expected, context.log)
+        if not names:
+            raise UnexpectedContentError(f"{ACCESSION} listing names no DM3 files", url=listing_url)
+        chosen = names[: config.max_files] if config.max_files else names
+        directory = storage.dataset_dir(ASSET_NAME)
+        previous = storage.stored_manifest(ASSET_NAME)
+        entries, headers, payload_bytes = [], {}, 0
+        for name in chosen:
+            relative = f"{ASSET_NAME}/{name}"
+            destination = child_path(directory, name)
+            result = fetch_file(
+                client, ebi.url(DATA_DIRECTORY + name), destination, label=relative,
+                log=context.log, expected_format=DM3, previous=previous_copy(previous, relative),
+            )  # fmt: skip
+            payload_bytes += result.payload_bytes
+            headers[name] = read_dm3_header(destination)
+            entries.append(
+                file_entry(result, relative, list(headers[name].shape), headers[name].dtype)
+            )
+    finally:
+        client.close()
+
+    details = str(imageset.get("details") or "")
+    thickness = section_thickness_nm(details)
+    imageset_ref = f"{entry_url} imagesets[{index}]"
+    if thickness is None:
+        z_nm = FACTS.documented_voxel_size_nm[2]
+        z_source = f"documented section thickness (not found in {imageset_ref}.details)"
+        context.log.warning(f"no section thickness in {imageset_ref}.details; using {z_nm:g} nm")
+    else:
+        z_nm, phrase = thickness
+        z_source = f"{imageset_ref}.details ({phrase!r})"
+    voxel_source = f"x, y: {imageset_ref}.pixel_width/pixel_height (Å → nm); z: {z_source}"
+    first = headers[chosen[0]]
+    manifest = build_manifest(
+        dataset=ASSET_NAME,
+        title=str(entry.get("title") or FACTS.title),
+        technique=str(entry.get("experiment_type") or FACTS.technique),
+        organism=FACTS.organism,
+        sample=FACTS.sample,
+        voxel_size_nm=[*api_xy, z_nm],
+        voxel_size_source=voxel_source,
+        axes=["z", "y", "x"],
+        shape=[len(entries), *first.shape],
+        dtype=first.dtype,
+        files=entries,
+        source_urls=[listing_url, entry_url],
+        license=FACTS.license,
+        citation=FACTS.citation,
+        doi=str(entry.get("entry_doi") or FACTS.doi),
+        retrieved_at=datetime.now(UTC),
+        source_version=version_digest({"entry": entry, "files": files_version(entries)}),
+        provenance={
+            "voxel_size_nm": voxel_source,
+            "title": f"{entry_url} title",
+            "technique": f"{entry_url} experiment_type",
+            "doi": f"{entry_url} entry_doi",
+            "organism": FACTS.homepage,
+            "sample": FACTS.homepage,
+            "shape": "slice count and DM3 headers of the downloaded files",
+            "dtype": "DM3 headers of the downloaded files",
+        },
+    )
+    calibration = _calibration_problems(headers, api_xy)
+    return MaterializeResult(
+        value=manifest,
+        metadata={
+            **manifest_metadata(manifest),
+            "payload_bytes": MetadataValue.int(payload_bytes),
+            "api_image_count": MetadataValue.int(expected),
+            "refused_listing_entries": MetadataValue.json(refused),
+        },
+        check_results=[
+            AssetCheckResult(
+                check_name=LISTING_CHECK,
+                passed=len(names) >= expected,
+                severity=AssetCheckSeverity.WARN,
+                metadata={
+                    "listed": MetadataValue.int(len(names)),
+                    "api_count": MetadataValue.int(expected),
+                },
+            ),
+            AssetCheckResult(
+                check_name=CALIBRATION_CHECK,
+                passed=not calibration,
+                severity=AssetCheckSeverity.WARN,
+                metadata={
+                    "api_xy_nm": MetadataValue.json(api_xy),
+                    "disagreements": MetadataValue.md(
+                        "\n".join(f"- {p}" for p in calibration) or "none"
+                    ),
+                },
+            ),
+        ],
+    )
+
+
+@asset_check(
+    asset=empiar_11759,
+    blocking=True,
+    description="Every slice present with its recorded size and sha256, and readable as DM3.",
+)
+def empiar_files_intact(empiar_11759: Manifest, storage: StorageRoot) -> AssetCheckResult:
+    return stored_data_intact(storage.base(), empiar_11759, readable_by(read_dm3_header))
+
+
+@asset_check(
+    asset=empiar_11759,
+    description="The entry's voxel size matches the documented 8 × 8 × 50 nm (WARN if not).",
+)
+def empiar_voxel_size_documented(empiar_11759: Manifest) -> AssetCheckResult:
+    return agrees_with_documentation(
+        empiar_11759.voxel_size_nm, empiar_11759.voxel_size_source, FACTS
+    )
