@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from em_assets.report.asset import REPORT_INPUTS
 from em_assets.settings import (
     ASSETS_ROOT,
     EBI_FILES_URL,
@@ -29,6 +30,7 @@ def default_resources() -> dict[str, Any]:
     storage = StorageRoot(root=ASSETS_ROOT.source())
     return {
         "io_manager": JsonIOManagerFactory(storage=storage),
+        REPORT_INPUTS: JsonIOManagerFactory(storage=storage, missing_ok=True),
         "storage": storage,
         "http": HttpTransfer(),
         "epfl": EpflServer(base_url=EPFL_URL.source()),

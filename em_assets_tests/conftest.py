@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from em_assets_tests.replicas.ebi import serve_idr
+from em_assets_tests.replicas.empiar import serve_empiar
 from em_assets_tests.replicas.epfl import epfl_base_url, serve_epfl
 from em_assets_tests.replicas.http_server import ReplicaHTTPServer
 from em_assets_tests.replicas.openorganelle import BUCKET, ZarrReplica, write_pyramid
@@ -126,3 +127,38 @@ def idr_replica(http_replica: ReplicaHTTPServer, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("EM_EBI_FILES_URL", http_replica.base_url)
     monkeypatch.setenv("EM_IDR_URL", http_replica.base_url)
     return http_replica, files
+
+
+@pytest.fixture
+def empiar_replica(http_replica: ReplicaHTTPServer, monkeypatch: pytest.MonkeyPatch):
+    """EMPIAR's API and EBI's data directory on one local server."""
+    files = serve_empiar(http_replica)
+    monkeypatch.setenv("EM_EMPIAR_API_URL", http_replica.base_url + "/empiar/api")
+    monkeypatch.setenv("EM_EBI_FILES_URL", http_replica.base_url)
+    return http_replica, files
+
+
+SMALL_CROPS = {
+    "ops": {
+        "flyem_hemibrain": {"config": {"crop_size": 64}},
+        "openorganelle_jrc": {"config": {"crop_size": 64}},
+    }
+}
+"""Run config that keeps the two crops test-sized; everything else runs with its defaults."""
+
+
+@pytest.fixture
+def all_sources(
+    epfl_replica,
+    hemibrain_replica,
+    empiar_replica,
+    idr_replica,
+    openorganelle_replica,
+    storage_root,
+):
+    """Every outside service replicated, and the EM_* variables pointing at the replicas."""
+    return {
+        "http": epfl_replica[0],
+        "precomputed": hemibrain_replica[0],
+        "root": storage_root,
+    }

@@ -69,7 +69,7 @@ def write_pyramid(s3: S3Replica) -> ZarrReplica:
             shape=data.shape,
             chunks=CHUNKS_ZYX,
             dtype="uint8",
-            compressors=numcodecs.GZip(level=4),
+            compressors=numcodecs.Zstd(level=6),  # as Janelia writes them
             fill_value=0,
             chunk_key_encoding={"name": "v2", "separator": "/"},
         )

@@ -1,0 +1,1 @@
+"""The consolidated comparison of the five datasets: findings, renderings and the asset."""

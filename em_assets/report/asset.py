@@ -1,0 +1,126 @@
+"""consolidated_report: the five manifests compared, in the run log, the UI and on storage."""
+
+import base64
+
+from dagster import (
+    AssetExecutionContext,
+    AssetIn,
+    MaterializeResult,
+    MetadataValue,
+    TableColumn,
+    TableRecord,
+    TableSchema,
+    asset,
+)
+
+from em_assets.manifest.model import Manifest
+from em_assets.report.findings import Report, build_report
+from em_assets.report.render import (
+    comparison_table,
+    console_table,
+    key_findings,
+    markdown,
+    voxel_chart_png,
+)
+from em_assets.settings import ASSET_GROUP
+from em_assets.storage.root import StorageRoot, write_atomically
+
+ASSET_NAME = "consolidated_report"
+DATASETS = ("epfl_hippocampus", "flyem_hemibrain", "empiar_11759", "idr_0086", "openorganelle_jrc")
+REPORT_INPUTS = "report_inputs"
+"""The input manager that loads a never-materialized dataset as None, so all are named."""
+BUILD_ALL = "dagster asset materialize -m em_assets --select '*consolidated_report'"
+TABLE_SCHEMA = TableSchema(
+    columns=[
+        TableColumn("dataset", "string"),
+        TableColumn("technique", "string"),
+        TableColumn("technique_group", "string"),
+        TableColumn("organism", "string"),
+        TableColumn("sample", "string"),
+        TableColumn("voxel_x_nm", "float"),
+        TableColumn("voxel_y_nm", "float"),
+        TableColumn("voxel_z_nm", "float"),
+        TableColumn("isotropic", "bool"),
+        TableColumn("anisotropy", "float", description="z over the mean of x and y"),
+        TableColumn("file_count", "int"),
+        TableColumn("total_bytes", "int"),
+    ]
+)
+
+
+class MissingDatasetsError(RuntimeError):
+    """The report needs every dataset, and some were never materialized in this root."""
+
+
+def _present(manifests: dict[str, Manifest | None], root: str) -> dict[str, Manifest]:
+    missing = [name for name, manifest in manifests.items() if manifest is None]
+    if missing:
+        raise MissingDatasetsError(
+            f"consolidated_report compares all five datasets, but {', '.join(missing)} "
+            f"{'has' if len(missing) == 1 else 'have'} never been materialized in {root}. "
+            f"Build everything with: {BUILD_ALL}"
+        )
+    return {name: manifest for name, manifest in manifests.items() if manifest is not None}
+
+
+@asset(
+    name=ASSET_NAME,
+    group_name=ASSET_GROUP,
+    kinds={"json", "csv", "markdown"},
+    code_version="1",
+    ins={name: AssetIn(key=name, input_manager_key=REPORT_INPUTS) for name in DATASETS},
+    description=(
+        "Compares the five datasets from their manifests: voxel sizes and isotropy, "
+        "techniques, organisms, sizes. Writes consolidated_report.json (the value), .md, "
+        ".csv and a voxel-size chart beside it; reads no data files."
+    ),
+)
+def consolidated_report(
+    context: AssetExecutionContext,
+    storage: StorageRoot,
+    epfl_hippocampus: Manifest | None,
+    flyem_hemibrain: Manifest | None,
+    empiar_11759: Manifest | None,
+    idr_0086: Manifest | None,
+    openorganelle_jrc: Manifest | None,
+) -> MaterializeResult:
+    root = storage.base()
+    manifests = _present(
+        {
+            "epfl_hippocampus": epfl_hippocampus,
+            "flyem_hemibrain": flyem_hemibrain,
+            "empiar_11759": empiar_11759,
+            "idr_0086": idr_0086,
+            "openorganelle_jrc": openorganelle_jrc,
+        },
+        str(root),
+    )
+    report = build_report(manifests)
+    table = comparison_table(report)
+    chart = voxel_chart_png(report)
+    document = markdown(report, table) + f"\n![Voxel size per axis]({ASSET_NAME}_voxel_sizes.png)\n"
+    write_atomically(root / f"{ASSET_NAME}.md", document.encode())
+    write_atomically(root / f"{ASSET_NAME}.csv", table.to_csv(index=False).encode())
+    write_atomically(root / f"{ASSET_NAME}_voxel_sizes.png", chart)
+
+    context.log.info("Comparison of the five datasets:\n" + console_table(table))
+    for line in key_findings(report):
+        context.log.info(line)
+    return MaterializeResult(value=report, metadata=_metadata(report, table, chart, root))
+
+
+def _metadata(report: Report, table, chart: bytes, root) -> dict[str, MetadataValue]:
+    records = [TableRecord(record) for record in table.to_dict(orient="records")]
+    chart_md = f"![Voxel size per axis](data:image/png;base64,{base64.b64encode(chart).decode()})"
+    findings = report.findings
+    return {
+        "comparison": MetadataValue.table(records, schema=TABLE_SCHEMA),
+        "findings": MetadataValue.md("\n".join(f"- {line}" for line in key_findings(report))),
+        "voxel_size_chart": MetadataValue.md(chart_md),
+        "dataset_count": MetadataValue.int(findings.dataset_count),
+        "isotropic_count": MetadataValue.int(findings.isotropic_count),
+        "organism_count": MetadataValue.int(len(findings.organisms)),
+        "total_bytes": MetadataValue.int(findings.total_bytes),
+        "markdown_report": MetadataValue.path(str(root / f"{ASSET_NAME}.md")),
+        "csv_report": MetadataValue.path(str(root / f"{ASSET_NAME}.csv")),
+    }

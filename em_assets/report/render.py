@@ -1,0 +1,171 @@
+"""The report for people: a comparison table (markdown, CSV, console), key findings, a chart."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from em_assets.report.findings import Report
+from em_assets.transfer.progress import human_bytes
+
+COLUMNS = [
+    "dataset", "technique", "technique_group", "organism", "sample", "voxel_x_nm",
+    "voxel_y_nm", "voxel_z_nm", "isotropic", "anisotropy", "file_count", "total_bytes",
+]  # fmt: skip
+
+
+def comparison_table(report: Report) -> pd.DataFrame:
+    """One row per dataset, the columns of the comparison."""
+    records = []
+    for name, row in report.datasets.items():
+        x, y, z = row.voxel_size_nm
+        records.append(
+            {
+                "dataset": name,
+                "technique": row.technique,
+                "technique_group": row.technique_group,
+                "organism": row.organism,
+                "sample": row.sample,
+                "voxel_x_nm": x,
+                "voxel_y_nm": y,
+                "voxel_z_nm": z,
+                "isotropic": row.isotropic,
+                "anisotropy": row.anisotropy,
+                "file_count": row.file_count,
+                "total_bytes": row.total_bytes,
+            }
+        )
+    return pd.DataFrame.from_records(records, columns=COLUMNS)
+
+
+def _voxel(values: list[float]) -> str:
+    return " × ".join(f"{v:g}" for v in values)
+
+
+def key_findings(report: Report) -> list[str]:
+    f = report.findings
+    lines = [
+        f"Finest voxels: {_voxel(f.finest.voxel_size_nm)} nm ({', '.join(f.finest.datasets)}).",
+        f"Coarsest voxels: {_voxel(f.coarsest.voxel_size_nm)} nm "
+        f"({', '.join(f.coarsest.datasets)}).",
+        f"Isotropic: {f.isotropic_count} of {f.dataset_count} datasets.",
+    ]
+    for item in f.anisotropic:
+        lines.append(f"Anisotropic: {item.dataset} (z is {item.ratio:g} × the xy size).")
+    groups = ", ".join(f"{name} {t.count} ({t.percent:g} %)" for name, t in f.techniques.items())
+    lines.append(f"Techniques: {groups}.")
+    lines.append(f"Organisms ({len(f.organisms)}): {', '.join(f.organisms)}.")
+    size_line = f"Total stored: {human_bytes(f.total_bytes)}"
+    if f.size_span_orders_of_magnitude is not None:
+        size_line += (
+            f"; sizes span {f.size_span_orders_of_magnitude:g} orders of magnitude "
+            f"(largest {', '.join(f.largest)}, smallest {', '.join(f.smallest)})"
+        )
+    lines.append(size_line + ".")
+    if f.empty_datasets:
+        lines.append(f"No files stored for: {', '.join(f.empty_datasets)}.")
+    return lines
+
+
+def markdown_table(table: pd.DataFrame) -> str:
+    shown = table.assign(
+        voxel_nm=[
+            _voxel([x, y, z])
+            for x, y, z in zip(table.voxel_x_nm, table.voxel_y_nm, table.voxel_z_nm, strict=True)
+        ],
+        size=[human_bytes(b) for b in table.total_bytes],
+    )[
+        [
+            "dataset",
+            "technique",
+            "organism",
+            "sample",
+            "voxel_nm",
+            "anisotropy",
+            "file_count",
+            "size",
+        ]
+    ]
+    header = "| " + " | ".join(shown.columns) + " |"
+    rule = "|" + "---|" * len(shown.columns)
+    rows = ["| " + " | ".join(str(v) for v in row) + " |" for row in shown.itertuples(index=False)]
+    return "\n".join([header, rule, *rows])
+
+
+def markdown(report: Report, table: pd.DataFrame) -> str:
+    f = report.findings
+    techniques = "\n".join(
+        f"- **{name}**: {t.count} ({t.percent:g} %) — {', '.join(t.datasets)}"
+        for name, t in f.techniques.items()
+    )
+    variants = "\n".join(
+        f"- {name}: {row.technique} (grouped as {row.technique_group})"
+        for name, row in report.datasets.items()
+    )
+    sources = "\n".join(
+        f"- {name}: {row.sources['voxel_size_nm']}" for name, row in report.datasets.items()
+    )
+    findings_md = "\n".join(f"- {line}" for line in key_findings(report))
+    return f"""# EM datasets: consolidated report
+
+Generated {report.generated_at:%Y-%m-%d %H:%M UTC} from {report.summary.dataset_count} manifests:
+{", ".join(report.summary.datasets)}.
+
+## Key findings
+
+{findings_md}
+
+## Comparison
+
+{markdown_table(table)}
+
+## Resolution
+
+- Finest: {_voxel(f.finest.voxel_size_nm)} nm — {", ".join(f.finest.datasets)}
+- Coarsest: {_voxel(f.coarsest.voxel_size_nm)} nm — {", ".join(f.coarsest.datasets)}
+- Isotropic: {f.isotropic_count} of {f.dataset_count}
+
+## Techniques
+
+{techniques}
+
+Variants as the sources name them:
+
+{variants}
+
+## Where the voxel sizes come from
+
+{sources}
+"""
+
+
+def console_table(table: pd.DataFrame) -> str:
+    """The comparison as fixed-width text, for the run log."""
+    return table.drop(columns=["technique_group", "sample"]).to_string(index=False)
+
+
+def voxel_chart_png(report: Report) -> bytes:
+    """Grouped bars: voxel size per axis per dataset (nm, log scale when sizes differ widely)."""
+    names = list(report.datasets)
+    sizes = np.array([report.datasets[n].voxel_size_nm for n in names])
+    positions = np.arange(len(names))
+    # A bare Figure (no pyplot): no global state, no display backend needed on servers.
+    figure = Figure(figsize=(7, 3.6), dpi=100)
+    axes = figure.subplots()
+    for offset, (axis, colour) in enumerate(
+        zip("xyz", ("#4c72b0", "#55a868", "#c44e52"), strict=True)
+    ):
+        axes.bar(positions + (offset - 1) * 0.25, sizes[:, offset], 0.25, label=axis, color=colour)
+    axes.set_xticks(positions, names, rotation=15, ha="right", fontsize=8)
+    axes.set_ylabel("voxel size (nm)")
+    if sizes.max() / sizes.min() > 20:
+        axes.set_yscale("log")
+    axes.set_title("Voxel size per axis")
+    axes.legend(title="axis", fontsize=8)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()

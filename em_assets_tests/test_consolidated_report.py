@@ -1,0 +1,134 @@
+"""consolidated_report over the five datasets from their replicas: outputs, CLI, missing inputs."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+from dagster import AssetSelection, DagsterInstance, materialize
+from PIL import Image
+from upath import UPath
+
+from em_assets.definitions import ASSETS, CHECKS, defs
+from em_assets.manifest.model import Manifest
+from em_assets.report.findings import Report
+from em_assets.resources import default_resources
+from em_assets_tests.conftest import SMALL_CROPS
+from em_assets_tests.helpers import materialization_metadata, run_cli, step_error
+
+DATASETS = ["empiar_11759", "epfl_hippocampus", "flyem_hemibrain", "idr_0086", "openorganelle_jrc"]
+
+
+def materialize_all(selection=None, raise_on_error=True):
+    return materialize(
+        [*ASSETS, *CHECKS],
+        resources=default_resources(),
+        instance=DagsterInstance.ephemeral(),
+        run_config=SMALL_CROPS if selection is None else None,
+        selection=selection,
+        raise_on_error=raise_on_error,
+    )
+
+
+def check_outputs(root: UPath) -> Report:
+    report = Report.model_validate_json((root / "consolidated_report.json").read_text())
+    assert report.summary.datasets == DATASETS and report.summary.dataset_count == 5
+    manifests = {
+        name: Manifest.model_validate_json((root / f"{name}.json").read_text()) for name in DATASETS
+    }
+    for name, manifest in manifests.items():
+        row = report.datasets[name]
+        assert row.voxel_size_nm == manifest.voxel_size_nm
+        assert row.file_count == manifest.file_count and row.total_bytes == manifest.total_bytes
+        assert row.technique == manifest.technique and row.organism == manifest.organism
+    assert report.findings.total_bytes == sum(m.total_bytes for m in manifests.values())
+    rows = list(csv.DictReader(io.StringIO((root / "consolidated_report.csv").read_text())))
+    assert [r["dataset"] for r in rows] == DATASETS
+    text = (root / "consolidated_report.md").read_text()
+    assert "| dataset | technique |" in text
+    assert all(f"| {name} |" in text for name in DATASETS)
+    chart = Image.open(io.BytesIO((root / "consolidated_report_voxel_sizes.png").read_bytes()))
+    chart.verify()
+    assert chart.format == "PNG"
+    return report
+
+
+def test_report_on_a_local_root_agrees_with_the_manifests(all_sources):
+    result = materialize_all()
+    report = check_outputs(UPath(all_sources["root"]))
+    # Replica values, read from the sources: nothing here is the documented constant.
+    assert report.datasets["flyem_hemibrain"].voxel_size_nm == [9.0, 9.0, 10.0]
+    assert report.datasets["empiar_11759"].anisotropy == 6.0  # 45 / 7.5
+    assert report.findings.techniques["FIB-SEM"].count == 4
+    assert report.findings.techniques["SBF-SEM"].count == 1
+    assert report.findings.organisms == [
+        "Danio rerio", "Drosophila melanogaster", "Homo sapiens", "Mus musculus",
+    ]  # fmt: skip
+    metadata = result.asset_materializations_for_node("consolidated_report")[0].metadata
+    assert [r.data["dataset"] for r in metadata["comparison"].value.records] == DATASETS
+    assert metadata["dataset_count"].value == 5
+    assert "data:image/png;base64," in metadata["voxel_size_chart"].value
+    assert "Finest voxels" in metadata["findings"].value
+
+
+def test_report_on_a_memory_root(all_sources, monkeypatch):
+    monkeypatch.setenv("EM_ASSETS_ROOT", "memory://report-test/root")
+    materialize_all()
+    root = UPath("memory://report-test/root")
+    check_outputs(root)
+    root.fs.rm(root.path, recursive=True)
+
+
+def test_report_alone_needs_every_dataset_and_says_how_to_build_them(all_sources):
+    materialize_all(selection=["epfl_hippocampus", "idr_0086"])
+    result = materialize_all(selection=["consolidated_report"], raise_on_error=False)
+    message = step_error(result)
+    assert (
+        "flyem_hemibrain, empiar_11759, openorganelle_jrc have never been materialized" in message
+    )
+    assert "dagster asset materialize -m em_assets --select '*consolidated_report'" in message
+    assert not (all_sources["root"] / "consolidated_report.json").exists()
+
+
+def test_cli_builds_everything_then_the_report_alone_moves_no_bytes(all_sources, tmp_path):
+    http, precomputed = all_sources["http"], all_sources["precomputed"]
+    everything = run_cli(
+        ["dagster", "asset", "materialize", "-m", "em_assets", "--select", "*consolidated_report",
+         "--config-json", json.dumps(SMALL_CROPS)],
+        tmp_path,
+    )  # fmt: skip
+    assert everything.returncode == 0, everything.stderr[-3000:]
+    check_outputs(UPath(all_sources["root"]))
+    http.reset_counters()
+    precomputed.reset_counters()
+    alone = run_cli(
+        ["dagster", "asset", "materialize", "-m", "em_assets", "--select", "consolidated_report"],
+        tmp_path,
+    )
+    assert alone.returncode == 0, alone.stderr[-3000:]
+    assert http.state.requests == [] and precomputed.state.requests == []
+    assert "Comparison of the five datasets" in alone.stderr
+    metadata = materialization_metadata(tmp_path, "consolidated_report")
+    assert metadata["dataset_count"].value == 5
+
+
+def test_the_four_crop_and_file_datasets_by_cli(all_sources, tmp_path):
+    """The four-datasets command of the README, with test-sized crops."""
+    completed = run_cli(
+        ["dagster", "asset", "materialize", "-m", "em_assets.definitions", "--select",
+         "flyem_hemibrain,empiar_11759,idr_0086,openorganelle_jrc", "--config-json",
+         json.dumps(SMALL_CROPS)],
+        tmp_path,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    for name in ("flyem_hemibrain", "empiar_11759", "idr_0086", "openorganelle_jrc"):
+        manifest = Manifest.model_validate_json((all_sources["root"] / f"{name}.json").read_text())
+        assert manifest.file_count >= 1 and manifest.total_bytes > 0
+
+
+@pytest.mark.parametrize("selection", [AssetSelection.all()])
+def test_definitions_hold_six_assets(selection):
+    keys = selection.resolve(defs.resolve_asset_graph())
+    assert sorted(k.to_user_string() for k in keys) == sorted([*DATASETS, "consolidated_report"])
