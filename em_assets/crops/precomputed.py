@@ -8,14 +8,15 @@ forbidden chunk is an error that names the region.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from cloudvolume import CloudVolume
-from cloudvolume.exceptions import EmptyVolumeException, InfoUnavailableError, ScaleUnavailableError
 
 from em_assets.crops.geometry import Box, Vec
 from em_assets.settings import ConfigurationError
+
+if TYPE_CHECKING:
+    from cloudvolume import CloudVolume
 
 
 class MissingVolumeDataError(RuntimeError):
@@ -23,6 +24,10 @@ class MissingVolumeDataError(RuntimeError):
 
 
 def _open(cloudpath: str, mip: int, info: dict[str, Any] | None) -> CloudVolume:
+    # Imported here: cloud-volume takes ~0.5 s to import, paid by every process that loads
+    # the code location (the web server, each run, each step) even when no crop is taken.
+    from cloudvolume import CloudVolume
+
     return CloudVolume(
         cloudpath,
         mip=mip,
@@ -58,6 +63,8 @@ class PrecomputedLevel:
         self.sharded = "sharding" in scale
 
     def read(self, box: Box) -> np.ndarray:
+        from cloudvolume.exceptions import EmptyVolumeException
+
         (x0, y0, z0), (x1, y1, z1) = box.offset, box.end
         try:
             data = self.volume[x0:x1, y0:y1, z0:z1]
@@ -78,6 +85,8 @@ def open_precomputed(
     cloudpath: str, variable: str
 ) -> tuple[dict[str, Any], list[PrecomputedLevel]]:
     """The layer's `info` and one level per mip; errors name the setting to fix."""
+    from cloudvolume.exceptions import InfoUnavailableError, ScaleUnavailableError
+
     try:
         info = _open(cloudpath, 0, None).info
     except (InfoUnavailableError, ScaleUnavailableError) as error:

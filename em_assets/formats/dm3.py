@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from ncempy.io.dm import fileDM
 from upath import UPath
 
 from em_assets.formats.errors import CorruptFileError
@@ -36,6 +35,10 @@ class Dm3Header:
 
 
 def _parse(local: Path, name: str) -> Dm3Header:
+    # Imported here: ncempy pulls in scipy and takes ~0.6 s, paid by every process that
+    # loads the code location even when no DM3 is read.
+    from ncempy.io.dm import fileDM
+
     try:
         dm = fileDM(local)
     except (OSError, ValueError, IndexError, KeyError) as error:
