@@ -9,6 +9,8 @@ from em_assets.datasets import (
     idr_0086,
     openorganelle_jrc,
 )
+from em_assets.refresh.schedule import build_refresh_schedule
+from em_assets.refresh.source_check import source_check
 from em_assets.report import asset as report
 from em_assets.resources import default_resources
 
@@ -32,4 +34,10 @@ CHECKS = [
     openorganelle_jrc.openorganelle_voxel_size_documented,
 ]
 
-defs = Definitions(assets=ASSETS, asset_checks=CHECKS, resources=default_resources())
+defs = Definitions(
+    assets=ASSETS,
+    asset_checks=CHECKS,
+    schedules=[build_refresh_schedule()],
+    sensors=[source_check],
+    resources=default_resources(),
+)

@@ -35,6 +35,10 @@ class EnvSetting:
         """
         return EnvVar(self.name) if self.name in os.environ else self.default
 
+    def value(self) -> str:
+        """The setting now, for what Dagster needs at definition time (a schedule's cron)."""
+        return os.environ.get(self.name, self.default)
+
 
 ASSETS_ROOT = EnvSetting(
     "EM_ASSETS_ROOT",
@@ -72,6 +76,12 @@ OPENORGANELLE_URL = EnvSetting(
     "OME-Zarr group of jrc_mus-liver (read anonymously; AWS_ENDPOINT_URL is honoured)",
 )
 
+REFRESH_CRON = EnvSetting(
+    "EM_REFRESH_CRON",
+    "0 4 * * 1",
+    "cron schedule of the full refresh (default: Mondays 04:00 UTC)",
+)
+
 ALL_SETTINGS = (
     ASSETS_ROOT,
     EPFL_URL,
@@ -80,6 +90,7 @@ ALL_SETTINGS = (
     EBI_FILES_URL,
     IDR_URL,
     OPENORGANELLE_URL,
+    REFRESH_CRON,
 )
 
 

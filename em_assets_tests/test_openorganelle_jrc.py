@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -96,6 +97,7 @@ def test_missing_chunk_reads_as_fill_value(openorganelle_replica, s3_replica, st
     cx, cy, cz = (offset[i] // CHUNKS_ZYX[2 - i] for i in range(3))
     key = f"{CONTAINER}/{EM_GROUP}/s0/{cz}/{cy}/{cx}"
     s3_replica.client().delete_object(Bucket=BUCKET, Key=key)
+    shutil.rmtree(storage_root)  # a fresh crop, not the verified stored one
     run()
     manifest, group = stored(storage_root)
     assert manifest["crop"]["offset_voxels"] == offset  # same seed, same crop

@@ -15,6 +15,7 @@ from em_assets.crops.placement import Placement, place_crop
 from em_assets.crops.statistics import background_fraction
 from em_assets.crops.volume import VolumeLevel, corresponding_box, physical_offset, probe_level
 from em_assets.manifest.model import ContentStatistics, CropInfo, FileEntry, Manifest
+from em_assets.manifest.verify import file_problems
 from em_assets.settings import ConfigurationError
 from em_assets.transfer.progress import Logger
 
@@ -60,6 +61,35 @@ def stores_to_keep(store: UPath, previous: Manifest | None) -> set[str]:
     if previous is not None and previous.array_path:
         keep.add(previous.array_path.rsplit("/", 1)[-1])
     return keep
+
+
+def reusable_crop(
+    previous: Manifest | None,
+    source_version: str,
+    level: VolumeLevel,
+    size: Vec,
+    seed: int,
+    root: UPath,
+    log: Logger,
+) -> Manifest | None:
+    """The stored crop, if it was cut from this source version with this request and still
+    reads back exactly (shape, dtype, voxel digest). Placement depends only on the seed and
+    the source, so the same request would land in the same place: nothing to transfer."""
+    crop = previous.crop if previous else None
+    if (
+        previous is None
+        or crop is None
+        or previous.source_version != source_version
+        or (crop.scale, crop.size_voxels, crop.seed) != (level.name, list(size), seed)
+    ):
+        return None
+    problems = file_problems(root, previous)
+    if problems:
+        log.warning(
+            f"stored crop no longer matches its manifest ({'; '.join(problems)}); copying again"
+        )
+        return None
+    return previous
 
 
 def remove_stale_stores(directory: UPath, keep: set[str], log: Logger) -> None:

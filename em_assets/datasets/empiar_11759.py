@@ -6,6 +6,7 @@ imageset's free-text `details`, so it is parsed from there, with that provenance
 """
 
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,25 +16,27 @@ from dagster import (
     AssetCheckSpec,
     AssetExecutionContext,
     Config,
-    MaterializeResult,
     MetadataValue,
     asset,
     asset_check,
 )
 from pydantic import Field
+from upath import UPath
 
+from em_assets.datasets import downloads
+from em_assets.datasets.downloads import RemoteFile
 from em_assets.formats.autoindex import parse_listing
 from em_assets.formats.dm3 import Dm3Header, read_dm3_header
 from em_assets.manifest.checks import agrees_with_documentation, readable_by, stored_data_intact
-from em_assets.manifest.fetched import file_entry, files_version, previous_copy
-from em_assets.manifest.metadata import manifest_metadata, static_metadata
-from em_assets.manifest.model import DatasetFacts, Manifest, build_manifest, version_digest
+from em_assets.manifest.materialization import materialization, settle
+from em_assets.manifest.metadata import static_metadata
+from em_assets.manifest.model import DatasetFacts, Manifest, build_manifest
+from em_assets.refresh.freshness import DATASET_FRESHNESS
 from em_assets.settings import ASSET_GROUP, EBI_FILES_URL
 from em_assets.sources import EbiFiles, EmpiarApi
 from em_assets.storage.root import StorageRoot, child_path
-from em_assets.transfer.client import HttpClient
+from em_assets.transfer.client import HttpClient, RemoteVersion
 from em_assets.transfer.content import DM3
-from em_assets.transfer.engine import fetch_file
 from em_assets.transfer.errors import UnexpectedContentError
 from em_assets.transfer.progress import Logger
 from em_assets.transfer.resource import HttpTransfer
@@ -125,6 +128,67 @@ def _list_slices(
     return files, refused
 
 
+@dataclass(frozen=True)
+class EntryProbe:
+    """What the API and the listing say now: enough to decide what to fetch."""
+
+    entry_url: str
+    listing_url: str
+    entry: dict[str, Any]
+    index: int
+    imageset: dict[str, Any]
+    expected: int
+    listed: int
+    refused: list[str]
+    files: list[RemoteFile]
+    remotes: dict[str, RemoteVersion | None]
+
+    @property
+    def version(self) -> str:
+        return downloads.source_version(self.remotes, self.entry)
+
+
+def probe(
+    client: HttpClient,
+    empiar: EmpiarApi,
+    ebi: EbiFiles,
+    storage: StorageRoot,
+    max_files: int | None,
+    log: Logger,
+) -> EntryProbe:
+    entry_url = empiar.entry_url(ACCESSION)
+    listing_url = ebi.url(DATA_DIRECTORY)
+    entry = entry_document(client.fetch_json(entry_url, what=f"{ACCESSION} entry"), entry_url)
+    index, imageset = dm3_imageset(entry, entry_url)
+    expected = int(imageset["num_images_or_tilt_series"])
+    names, refused = _list_slices(client, listing_url, expected, log)
+    if not names:
+        raise UnexpectedContentError(f"{ACCESSION} listing names no DM3 files", url=listing_url)
+    directory = storage.dataset_dir(ASSET_NAME)
+    files = [
+        RemoteFile(
+            f"{ASSET_NAME}/{name}", ebi.url(DATA_DIRECTORY + name), child_path(directory, name)
+        )
+        for name in (names[:max_files] if max_files else names)
+    ]
+    return EntryProbe(
+        entry_url, listing_url, entry, index, imageset, expected, len(names), refused, files,
+        downloads.probe_files(client, files),
+    )  # fmt: skip
+
+
+def current_version(
+    client: HttpClient,
+    empiar: EmpiarApi,
+    ebi: EbiFiles,
+    storage: StorageRoot,
+    run_config: dict[str, Any],
+    log: Logger,
+) -> str:
+    """The source's version as the asset would record it with `run_config`."""
+    return probe(client, empiar, ebi, storage, EmpiarConfig(**run_config).max_files, log).version
+
+
 def _calibration_problems(headers: dict[str, Dm3Header], api_xy_nm: list[float]) -> list[str]:
     problems = []
     for name, header in headers.items():
@@ -143,6 +207,7 @@ def _calibration_problems(headers: dict[str, Dm3Header], api_xy_nm: list[float])
     group_name=ASSET_GROUP,
     kinds={"https", "dm3"},
     code_version="1",
+    freshness_policy=DATASET_FRESHNESS,
     description=(
         "EMPIAR-11759 serial block-face SEM slices of a zebrafish larval retina (DM3), "
         "listed from EBI and described by EMPIAR's API; the value is the dataset's manifest."
@@ -169,35 +234,24 @@ def empiar_11759(
     ebi: EbiFiles,
     http: HttpTransfer,
 ):  # no return annotation: with check_specs, Dagster would read it as the output's type
+    previous = storage.stored_manifest(ASSET_NAME)
+    headers: dict[str, Dm3Header] = {}
+
+    def describe(path: UPath) -> tuple[list[int], str]:
+        headers[path.name] = read_dm3_header(path)
+        return list(headers[path.name].shape), headers[path.name].dtype
+
     client = http.client(context.log)
-    entry_url = empiar.entry_url(ACCESSION)
-    listing_url = ebi.url(DATA_DIRECTORY)
     try:
-        entry = entry_document(client.fetch_json(entry_url, what=f"{ACCESSION} entry"), entry_url)
-        index, imageset = dm3_imageset(entry, entry_url)
-        expected = int(imageset["num_images_or_tilt_series"])
-        api_xy = [float(imageset[k]) * ANGSTROM_IN_NM for k in ("pixel_width", "pixel_height")]
-        names, refused = _list_slices(client, listing_url, expected, context.log)
-        if not names:
-            raise UnexpectedContentError(f"{ACCESSION} listing names no DM3 files", url=listing_url)
-        chosen = names[: config.max_files] if config.max_files else names
-        directory = storage.dataset_dir(ASSET_NAME)
-        previous = storage.stored_manifest(ASSET_NAME)
-        entries, headers, payload_bytes = [], {}, 0
-        for name in chosen:
-            relative = f"{ASSET_NAME}/{name}"
-            destination = child_path(directory, name)
-            result = fetch_file(
-                client, ebi.url(DATA_DIRECTORY + name), destination, label=relative,
-                log=context.log, expected_format=DM3, previous=previous_copy(previous, relative),
-            )  # fmt: skip
-            payload_bytes += result.payload_bytes
-            headers[name] = read_dm3_header(destination)
-            entries.append(
-                file_entry(result, relative, list(headers[name].shape), headers[name].dtype)
-            )
+        found = probe(client, empiar, ebi, storage, config.max_files, context.log)
+        fetched = downloads.download(
+            client, found.files, found.remotes, previous, DM3, describe, context.log
+        )
     finally:
         client.close()
+    entries, entry, imageset, index = fetched.entries, found.entry, found.imageset, found.index
+    entry_url, listing_url, expected = found.entry_url, found.listing_url, found.expected
+    api_xy = [float(imageset[k]) * ANGSTROM_IN_NM for k in ("pixel_width", "pixel_height")]
 
     details = str(imageset.get("details") or "")
     thickness = section_thickness_nm(details)
@@ -210,7 +264,7 @@ def empiar_11759(
         z_nm, phrase = thickness
         z_source = f"{imageset_ref}.details ({phrase!r})"
     voxel_source = f"x, y: {imageset_ref}.pixel_width/pixel_height (Å → nm); z: {z_source}"
-    first = headers[chosen[0]]
+    first = headers[found.files[0].destination.name]
     manifest = build_manifest(
         dataset=ASSET_NAME,
         title=str(entry.get("title") or FACTS.title),
@@ -228,7 +282,8 @@ def empiar_11759(
         citation=FACTS.citation,
         doi=str(entry.get("entry_doi") or FACTS.doi),
         retrieved_at=datetime.now(UTC),
-        source_version=version_digest({"entry": entry, "files": files_version(entries)}),
+        run_config=config.model_dump(),
+        source_version=found.version,
         provenance={
             "voxel_size_nm": voxel_source,
             "title": f"{entry_url} title",
@@ -241,21 +296,22 @@ def empiar_11759(
         },
     )
     calibration = _calibration_problems(headers, api_xy)
-    return MaterializeResult(
-        value=manifest,
+    manifest, unchanged = settle(manifest, previous)
+    return materialization(
+        manifest,
+        unchanged,
+        fetched.payload_bytes,
         metadata={
-            **manifest_metadata(manifest),
-            "payload_bytes": MetadataValue.int(payload_bytes),
             "api_image_count": MetadataValue.int(expected),
-            "refused_listing_entries": MetadataValue.json(refused),
+            "refused_listing_entries": MetadataValue.json(found.refused),
         },
         check_results=[
             AssetCheckResult(
                 check_name=LISTING_CHECK,
-                passed=len(names) >= expected,
+                passed=found.listed >= expected,
                 severity=AssetCheckSeverity.WARN,
                 metadata={
-                    "listed": MetadataValue.int(len(names)),
+                    "listed": MetadataValue.int(found.listed),
                     "api_count": MetadataValue.int(expected),
                 },
             ),

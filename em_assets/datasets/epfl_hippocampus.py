@@ -1,36 +1,38 @@
 """EPFL hippocampus (Lucchi et al.): multi-page TIFF stacks over HTTPS."""
 
 from datetime import UTC, datetime
+from typing import Any
 
 from dagster import (
     AssetCheckResult,
     AssetExecutionContext,
     Config,
     MaterializeResult,
-    MetadataValue,
     asset,
     asset_check,
 )
 from pydantic import Field, field_validator
 from upath import UPath
 
+from em_assets.datasets import downloads
+from em_assets.datasets.downloads import RemoteFile
 from em_assets.formats.errors import CorruptFileError
-from em_assets.formats.tiff import read_tiff_header
+from em_assets.formats.tiff import read_tiff_header, tiff_shape_and_dtype
 from em_assets.manifest.checks import stored_data_intact
-from em_assets.manifest.fetched import file_entry, files_version, previous_copy
-from em_assets.manifest.metadata import manifest_metadata, static_metadata
+from em_assets.manifest.materialization import materialization, settle
+from em_assets.manifest.metadata import static_metadata
 from em_assets.manifest.model import (
     DatasetFacts,
     FileEntry,
     Manifest,
     build_manifest,
-    version_digest,
 )
+from em_assets.refresh.freshness import DATASET_FRESHNESS
 from em_assets.settings import ASSET_GROUP, EPFL_URL
 from em_assets.sources import EpflServer
 from em_assets.storage.root import StorageRoot, child_path
+from em_assets.transfer.client import HttpClient
 from em_assets.transfer.content import TIFF
-from em_assets.transfer.engine import fetch_file
 from em_assets.transfer.resource import HttpTransfer
 
 ASSET_NAME = "epfl_hippocampus"
@@ -58,9 +60,12 @@ FACTS = DatasetFacts(
 )
 
 
+DEFAULT_FILES = ["training.tif", "training_groundtruth.tif"]
+
+
 class EpflConfig(Config):
     files: list[str] = Field(
-        default_factory=lambda: ["training.tif", "training_groundtruth.tif"],
+        default_factory=lambda: list(DEFAULT_FILES),
         description=f"which stacks to fetch; any of {', '.join(AVAILABLE_FILES)}",
     )
 
@@ -82,6 +87,7 @@ class EpflConfig(Config):
     group_name=ASSET_GROUP,
     kinds={"https", "tiff", "json"},
     code_version="1",
+    freshness_policy=DATASET_FRESHNESS,
     description=(
         "EPFL CVLab CA1 hippocampus FIB-SEM stacks (the 'Lucchi' mitochondria benchmark), "
         "downloaded whole and verified; the value is the dataset's manifest."
@@ -95,31 +101,17 @@ def epfl_hippocampus(
     epfl: EpflServer,
     http: HttpTransfer,
 ) -> MaterializeResult:
-    directory = storage.dataset_dir(ASSET_NAME)
+    files = remote_files(epfl, storage, config.files)
     previous = storage.stored_manifest(ASSET_NAME)
     client = http.client(context.log)
-    entries: list[FileEntry] = []
-    payload_bytes = 0
     try:
-        for name in config.files:
-            url = epfl.file_url(name)
-            destination = child_path(directory, name)
-            relative = f"{ASSET_NAME}/{name}"
-            result = fetch_file(
-                client,
-                url,
-                destination,
-                label=relative,
-                log=context.log,
-                expected_format=TIFF,
-                previous=previous_copy(previous, relative),
-            )
-            payload_bytes += result.payload_bytes
-            header = read_tiff_header(destination)
-            entries.append(file_entry(result, relative, list(header.shape), header.dtype))
+        remotes = downloads.probe_files(client, files)
+        fetched = downloads.download(
+            client, files, remotes, previous, TIFF, tiff_shape_and_dtype, context.log
+        )
     finally:
         client.close()
-
+    entries = fetched.entries
     manifest = build_manifest(
         dataset=ASSET_NAME,
         title=FACTS.title,
@@ -132,11 +124,12 @@ def epfl_hippocampus(
         shape=entries[0].shape or [],
         dtype=entries[0].dtype or "",
         files=entries,
-        source_urls=[epfl.file_url("")] + [e.source_url for e in entries if e.source_url],
+        source_urls=[epfl.file_url("")] + [f.url for f in files],
         license=FACTS.license,
         citation=FACTS.citation,
         retrieved_at=datetime.now(UTC),
-        source_version=version_digest(files_version(entries)),
+        run_config=config.model_dump(),
+        source_version=downloads.source_version(remotes),
         provenance={
             "voxel_size_nm": FACTS.documented_voxel_size_source,
             "technique": f"dataset web page {DATASET_PAGE} (Zeiss NVision40 FIB-SEM)",
@@ -146,9 +139,25 @@ def epfl_hippocampus(
             "dtype": "TIFF headers of the downloaded files",
         },
     )
-    return MaterializeResult(
-        value=manifest,
-        metadata={**manifest_metadata(manifest), "payload_bytes": MetadataValue.int(payload_bytes)},
+    manifest, unchanged = settle(manifest, previous)
+    return materialization(manifest, unchanged, fetched.payload_bytes)
+
+
+def remote_files(epfl: EpflServer, storage: StorageRoot, names: list[str]) -> list[RemoteFile]:
+    directory = storage.dataset_dir(ASSET_NAME)
+    return [
+        RemoteFile(f"{ASSET_NAME}/{name}", epfl.file_url(name), child_path(directory, name))
+        for name in names
+    ]
+
+
+def current_version(
+    client: HttpClient, epfl: EpflServer, storage: StorageRoot, run_config: dict[str, Any]
+) -> str:
+    """The source's version as the asset would record it with `run_config`."""
+    names = EpflConfig(**run_config).files
+    return downloads.source_version(
+        downloads.probe_files(client, remote_files(epfl, storage, names))
     )
 
 

@@ -16,8 +16,10 @@ from pydantic import Field
 from em_assets.crops import pipeline
 from em_assets.crops.precomputed import open_precomputed
 from em_assets.manifest.checks import agrees_with_documentation, stored_data_intact
-from em_assets.manifest.metadata import manifest_metadata, static_metadata
+from em_assets.manifest.materialization import materialization, settle
+from em_assets.manifest.metadata import static_metadata
 from em_assets.manifest.model import DatasetFacts, Manifest, build_manifest, version_digest
+from em_assets.refresh.freshness import DATASET_FRESHNESS
 from em_assets.settings import ASSET_GROUP, HEMIBRAIN_URL, ConfigurationError
 from em_assets.sources import HemibrainVolume
 from em_assets.storage.root import StorageRoot
@@ -51,6 +53,7 @@ class HemibrainConfig(Config):
     group_name=ASSET_GROUP,
     kinds={"gcs", "precomputed", "zarr"},
     code_version="1",
+    freshness_policy=DATASET_FRESHNESS,
     description=(
         "A seeded, tissue-containing cubic crop of the FlyEM hemibrain EM volume (sharded "
         "neuroglancer precomputed, JPEG) streamed block by block into OME-Zarr; the value "
@@ -75,12 +78,16 @@ def flyem_hemibrain(
     pipeline.check_crop_fits(level, size, "crop_size")
 
     source_version = version_digest(info)
+    previous = storage.stored_manifest(ASSET_NAME)
+    kept = pipeline.reusable_crop(
+        previous, source_version, level, size, config.seed, storage.base(), context.log
+    )
+    if kept is not None:
+        return materialization(*settle(kept, previous), payload_bytes=0)
     directory = storage.dataset_dir(ASSET_NAME)
     placement = pipeline.place(level, levels, size, config.seed, context.log)
     store = directory / pipeline.store_name(source_version, level, placement.box)
-    pipeline.remove_stale_stores(
-        directory, pipeline.stores_to_keep(store, storage.stored_manifest(ASSET_NAME)), context.log
-    )
+    pipeline.remove_stale_stores(directory, pipeline.stores_to_keep(store, previous), context.log)
     outcome = pipeline.write_crop(level, placement, store, FACTS.title, context.log, ASSET_NAME)
 
     info_url = f"{cloudpath.removeprefix('precomputed://')}/info"
@@ -98,6 +105,7 @@ def flyem_hemibrain(
         citation=FACTS.citation,
         doi=FACTS.doi,
         retrieved_at=datetime.now(UTC),
+        run_config=config.model_dump(),
         source_version=source_version,
         provenance={
             "voxel_size_nm": voxel_source,
@@ -110,14 +118,23 @@ def flyem_hemibrain(
         },
         **pipeline.manifest_fields(outcome, level, levels[0], storage.base()),
     )
-    return MaterializeResult(
-        value=manifest,
+    manifest, unchanged = settle(manifest, previous)
+    return materialization(
+        manifest,
+        unchanged,
+        payload_bytes=None,  # cloud-volume does not count bytes; chunks copied are shown instead
         metadata={
-            **manifest_metadata(manifest),
+            "chunks_copied": MetadataValue.int(outcome.copy.chunks),
             "sharded": MetadataValue.bool(level.sharded),
             "copy_seconds": MetadataValue.float(round(outcome.copy.seconds, 3)),
         },
     )
+
+
+def current_version(hemibrain: HemibrainVolume) -> str:
+    """The layer's version: a digest of its `info` (geometry, encoding, sharding)."""
+    info, _ = open_precomputed(hemibrain.validated_cloudpath(), HEMIBRAIN_URL.name)
+    return version_digest(info)
 
 
 @asset_check(

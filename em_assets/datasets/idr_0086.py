@@ -12,22 +12,24 @@ from dagster import (
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
-    MaterializeResult,
     MetadataValue,
     asset,
     asset_check,
 )
 
-from em_assets.formats.tiff import read_tiff_header
+from em_assets.datasets import downloads
+from em_assets.datasets.downloads import RemoteFile
+from em_assets.formats.tiff import read_tiff_header, tiff_shape_and_dtype
 from em_assets.manifest.checks import agrees_with_documentation, readable_by, stored_data_intact
-from em_assets.manifest.fetched import file_entry, files_version, previous_copy
-from em_assets.manifest.metadata import manifest_metadata, static_metadata
-from em_assets.manifest.model import DatasetFacts, Manifest, build_manifest, version_digest
+from em_assets.manifest.materialization import materialization, settle
+from em_assets.manifest.metadata import static_metadata
+from em_assets.manifest.model import DatasetFacts, Manifest, build_manifest
+from em_assets.refresh.freshness import DATASET_FRESHNESS
 from em_assets.settings import ASSET_GROUP, EBI_FILES_URL
 from em_assets.sources import EbiFiles, IdrApi
 from em_assets.storage.root import StorageRoot, child_path
+from em_assets.transfer.client import HttpClient, RemoteVersion
 from em_assets.transfer.content import TIFF
-from em_assets.transfer.engine import fetch_file
 from em_assets.transfer.errors import UnexpectedContentError
 from em_assets.transfer.resource import HttpTransfer
 
@@ -92,6 +94,7 @@ def pixel_size_nm(image_data: dict[str, Any], url: str) -> list[float]:
     group_name=ASSET_GROUP,
     kinds={"https", "tiff"},
     code_version="1",
+    freshness_policy=DATASET_FRESHNESS,
     description=(
         "The idr0086 Figure S3B FIB-SEM stacks of U2OS cells (xy and xz), with the voxel "
         "size read from IDR's image metadata; the value is the dataset's manifest."
@@ -112,28 +115,18 @@ def idr_0086(
     idr: IdrApi,
     http: HttpTransfer,
 ):  # no return annotation: with check_specs, Dagster would read it as the output's type
+    files = remote_files(ebi, storage)
+    previous = storage.stored_manifest(ASSET_NAME)
     client = http.client(context.log)
-    image_url = idr.image_data_url(IMAGE_ID)
     try:
-        image_data = client.fetch_json(image_url, what=f"IDR image {IMAGE_ID} metadata")
+        image_url, image_data, remotes = probe(client, ebi, idr, storage)
         voxel = pixel_size_nm(image_data, image_url)
-        directory = storage.dataset_dir(ASSET_NAME)
-        previous = storage.stored_manifest(ASSET_NAME)
-        entries = []
-        payload_bytes = 0
-        for name in FILES:
-            url = ebi.url(SUBMISSION_DIR + name)
-            relative = f"{ASSET_NAME}/{name}"
-            destination = child_path(directory, name)
-            result = fetch_file(
-                client, url, destination, label=relative, log=context.log,
-                expected_format=TIFF, previous=previous_copy(previous, relative),
-            )  # fmt: skip
-            payload_bytes += result.payload_bytes
-            header = read_tiff_header(destination)
-            entries.append(file_entry(result, relative, list(header.shape), header.dtype))
+        fetched = downloads.download(
+            client, files, remotes, previous, TIFF, tiff_shape_and_dtype, context.log
+        )
     finally:
         client.close()
+    entries = fetched.entries
 
     image_url_source = f"IDR imgData pixel_size (µm → nm), {image_url}"
     manifest = build_manifest(
@@ -148,12 +141,12 @@ def idr_0086(
         shape=entries[0].shape or [],
         dtype=entries[0].dtype or "",
         files=entries,
-        source_urls=[ebi.url(SUBMISSION_DIR), image_url, *(e.source_url or "" for e in entries)],
+        source_urls=[ebi.url(SUBMISSION_DIR), image_url, *(f.url for f in files)],
         license=FACTS.license,
         citation=FACTS.citation,
         doi=FACTS.doi,
         retrieved_at=datetime.now(UTC),
-        source_version=version_digest({"image_data": image_data, "files": files_version(entries)}),
+        source_version=downloads.source_version(remotes, image_data),
         provenance={
             "voxel_size_nm": image_url_source,
             "shape": "TIFF headers of the downloaded files",
@@ -164,14 +157,37 @@ def idr_0086(
             "sample": "IDR study idr0086",
         },
     )
-    return MaterializeResult(
-        value=manifest,
-        metadata={
-            **manifest_metadata(manifest),
-            "payload_bytes": MetadataValue.int(payload_bytes),
-        },
+    manifest, unchanged = settle(manifest, previous)
+    return materialization(
+        manifest,
+        unchanged,
+        fetched.payload_bytes,
         check_results=[size_agreement(image_data, entries[0].shape or [])],
     )
+
+
+def remote_files(ebi: EbiFiles, storage: StorageRoot) -> list[RemoteFile]:
+    directory = storage.dataset_dir(ASSET_NAME)
+    return [
+        RemoteFile(
+            f"{ASSET_NAME}/{name}", ebi.url(SUBMISSION_DIR + name), child_path(directory, name)
+        )
+        for name in FILES
+    ]
+
+
+def probe(
+    client: HttpClient, ebi: EbiFiles, idr: IdrApi, storage: StorageRoot
+) -> tuple[str, dict[str, Any], dict[str, RemoteVersion | None]]:
+    """IDR's image document and the files' versions: all a refresh needs to decide."""
+    image_url = idr.image_data_url(IMAGE_ID)
+    image_data = client.fetch_json(image_url, what=f"IDR image {IMAGE_ID} metadata")
+    return image_url, image_data, downloads.probe_files(client, remote_files(ebi, storage))
+
+
+def current_version(client: HttpClient, ebi: EbiFiles, idr: IdrApi, storage: StorageRoot) -> str:
+    _, image_data, remotes = probe(client, ebi, idr, storage)
+    return downloads.source_version(remotes, image_data)
 
 
 @asset_check(

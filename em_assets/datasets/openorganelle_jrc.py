@@ -2,6 +2,7 @@
 
 from datetime import UTC, datetime
 
+import zarr
 from dagster import (
     AssetCheckResult,
     AssetExecutionContext,
@@ -14,10 +15,12 @@ from dagster import (
 from pydantic import Field
 
 from em_assets.crops import pipeline
-from em_assets.crops.zarr_source import open_multiscale
+from em_assets.crops.zarr_source import ZarrLevel, open_multiscale
 from em_assets.manifest.checks import agrees_with_documentation, stored_data_intact
-from em_assets.manifest.metadata import manifest_metadata, static_metadata
+from em_assets.manifest.materialization import materialization, settle
+from em_assets.manifest.metadata import static_metadata
 from em_assets.manifest.model import DatasetFacts, Manifest, build_manifest, version_digest
+from em_assets.refresh.freshness import DATASET_FRESHNESS
 from em_assets.settings import ASSET_GROUP, OPENORGANELLE_URL, ConfigurationError
 from em_assets.sources import OpenOrganelleStore
 from em_assets.storage.root import StorageRoot
@@ -52,6 +55,7 @@ class OpenOrganelleConfig(Config):
     group_name=ASSET_GROUP,
     kinds={"s3", "zarr"},
     code_version="1",
+    freshness_policy=DATASET_FRESHNESS,
     description=(
         "A seeded, tissue-containing cubic crop of the jrc_mus-liver FIB-SEM volume "
         "(OME-Zarr on public S3), copied chunk-aligned into OME-Zarr; the value is the "
@@ -76,14 +80,17 @@ def openorganelle_jrc(
     size = (config.crop_size,) * 3
     pipeline.check_crop_fits(level, size, "crop_size")
 
-    array_meta = {level.name: level.array.metadata.to_dict() for level in levels}
-    source_version = version_digest({"attrs": group.attrs.asdict(), "arrays": array_meta})
+    source_version = group_version(group, levels)
+    previous = storage.stored_manifest(ASSET_NAME)
+    kept = pipeline.reusable_crop(
+        previous, source_version, level, size, config.seed, storage.base(), context.log
+    )
+    if kept is not None:
+        return materialization(*settle(kept, previous), payload_bytes=0)
     directory = storage.dataset_dir(ASSET_NAME)
     placement = pipeline.place(level, levels, size, config.seed, context.log)
     store = directory / pipeline.store_name(source_version, level, placement.box)
-    pipeline.remove_stale_stores(
-        directory, pipeline.stores_to_keep(store, storage.stored_manifest(ASSET_NAME)), context.log
-    )
+    pipeline.remove_stale_stores(directory, pipeline.stores_to_keep(store, previous), context.log)
     outcome = pipeline.write_crop(level, placement, store, FACTS.title, context.log, ASSET_NAME)
 
     voxel_source = (
@@ -103,6 +110,7 @@ def openorganelle_jrc(
         citation=FACTS.citation,
         doi=FACTS.doi,
         retrieved_at=datetime.now(UTC),
+        run_config=config.model_dump(),
         source_version=source_version,
         provenance={
             "voxel_size_nm": voxel_source,
@@ -115,14 +123,30 @@ def openorganelle_jrc(
         },
         **pipeline.manifest_fields(outcome, level, levels[0], storage.base()),
     )
-    return MaterializeResult(
-        value=manifest,
+    manifest, unchanged = settle(manifest, previous)
+    return materialization(
+        manifest,
+        unchanged,
+        payload_bytes=None,  # zarr does not count bytes; chunks copied are shown instead
         metadata={
-            **manifest_metadata(manifest),
+            "chunks_copied": MetadataValue.int(outcome.copy.chunks),
             "source_chunks": MetadataValue.text(" × ".join(str(c) for c in level.chunk)),
             "copy_seconds": MetadataValue.float(round(outcome.copy.seconds, 3)),
         },
     )
+
+
+def group_version(group: zarr.Group, levels: list[ZarrLevel]) -> str:
+    """The pyramid's version: its multiscales attributes and every level's array metadata."""
+    arrays = {level.name: level.array.metadata.to_dict() for level in levels}
+    return version_digest({"attrs": group.attrs.asdict(), "arrays": arrays})
+
+
+def current_version(openorganelle: OpenOrganelleStore) -> str:
+    group, levels = open_multiscale(
+        f"{openorganelle.validated_url()}/{EM_ARRAY}", OPENORGANELLE_URL.name
+    )
+    return group_version(group, levels)
 
 
 @asset_check(

@@ -30,3 +30,8 @@ def read_tiff_header(path: UPath) -> StackHeader:
             )
     except (tifffile.TiffFileError, ValueError, IndexError, EOFError) as error:
         raise CorruptFileError(f"{path} is not a readable TIFF: {error}") from error
+
+
+def tiff_shape_and_dtype(path: UPath) -> tuple[list[int], str]:
+    header = read_tiff_header(path)
+    return list(header.shape), header.dtype

@@ -97,6 +97,28 @@ class Manifest(BaseModel):
     )
     crop: CropInfo | None = None
     array_path: str | None = None
+    run_config: dict[str, Any] = Field(
+        default_factory=dict, description="the asset's run config that produced this copy"
+    )
+    checked_at: datetime | None = Field(
+        default=None, description="when the source was last compared with this copy"
+    )
+
+    def content_version(self) -> str:
+        """What the stored data is, independent of when it was fetched: Dagster's data version.
+
+        Equal for byte-identical files (or voxel-identical crops) with the same geometry, so
+        an unchanged refresh keeps the data version and downstream assets stay fresh.
+        """
+        return version_digest(
+            {
+                "files": [[f.path, f.kind, f.sha256] for f in self.files],
+                "voxel_size_nm": self.voxel_size_nm,
+                "crop": self.crop.model_dump(include={"offset_voxels", "size_voxels", "scale"})
+                if self.crop
+                else None,
+            }
+        )
 
     @model_validator(mode="after")
     def _consistent(self) -> Manifest:

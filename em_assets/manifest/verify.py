@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import zlib
+
 from upath import UPath
 
 from em_assets.crops.copy import stored_digest
@@ -28,7 +30,18 @@ def _file_problems(path: UPath, entry: FileEntry) -> list[str]:
     return []
 
 
+# What codecs raise on damaged chunks (blosc and zstd: RuntimeError; gzip: zlib.error, ...).
+_UNREADABLE = (RuntimeError, ValueError, OSError, EOFError, KeyError, zlib.error)
+
+
 def _array_problems(path: UPath, entry: FileEntry) -> list[str]:
+    try:
+        return _array_differences(path, entry)
+    except _UNREADABLE as error:
+        return [f"{entry.path}: unreadable ({type(error).__name__}: {error})"]
+
+
+def _array_differences(path: UPath, entry: FileEntry) -> list[str]:
     _, array = open_image(path.parent)
     problems = []
     if entry.shape is not None and list(array.shape) != entry.shape:

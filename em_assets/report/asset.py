@@ -5,6 +5,7 @@ import base64
 from dagster import (
     AssetExecutionContext,
     AssetIn,
+    DataVersion,
     MaterializeResult,
     MetadataValue,
     TableColumn,
@@ -106,7 +107,11 @@ def consolidated_report(
     context.log.info("Comparison of the five datasets:\n" + console_table(table))
     for line in key_findings(report):
         context.log.info(line)
-    return MaterializeResult(value=report, metadata=_metadata(report, table, chart, root))
+    return MaterializeResult(
+        value=report,
+        data_version=DataVersion(report.data_version()),
+        metadata=_metadata(report, table, chart, root),
+    )
 
 
 def _metadata(report: Report, table, chart: bytes, root) -> dict[str, MetadataValue]:

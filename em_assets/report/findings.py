@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel, Field
 
-from em_assets.manifest.model import Manifest
+from em_assets.manifest.model import Manifest, version_digest
 from em_assets.report.techniques import technique_group
 
 VOXEL_TIE_TOLERANCE = 1e-6
@@ -70,7 +70,12 @@ class Report(BaseModel):
     summary: Summary
     datasets: dict[str, DatasetRow]
     findings: Findings
+    input_versions: dict[str, str] = Field(description="dataset -> data version compared")
     generated_at: datetime
+
+    def data_version(self) -> str:
+        """Follows the inputs only: the same five datasets give the same report version."""
+        return version_digest(self.input_versions)
 
 
 def dataset_row(manifest: Manifest) -> DatasetRow:
@@ -153,5 +158,6 @@ def build_report(manifests: dict[str, Manifest]) -> Report:
         summary=Summary(dataset_count=len(rows), datasets=list(rows)),
         datasets=rows,
         findings=findings(rows),
+        input_versions={name: m.content_version() for name, m in sorted(manifests.items())},
         generated_at=datetime.now(UTC),
     )

@@ -75,9 +75,14 @@ def fetch_file(
     previous: StoredFile | None = None,
     expected_sha256: str | None = None,
     chunk_bytes: int = CHUNK_BYTES,
+    remote: RemoteVersion | None = None,
 ) -> FetchResult:
-    """Make `destination` a verified copy of `url`, moving no payload if it already is one."""
-    remote = client.head(url, what=label)
+    """Make `destination` a verified copy of `url`, moving no payload if it already is one.
+
+    `remote` is the source's version when the caller has just asked for it (saves a HEAD).
+    """
+    if remote is None:
+        remote = client.head(url, what=label)
     if previous is not None and remote is not None and remote.same_as(previous.version):
         if stored_copy_matches(destination, previous):
             log.info(f"{label}: source unchanged and stored copy verified; nothing to transfer")

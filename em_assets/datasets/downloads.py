@@ -1,0 +1,80 @@
+"""What the three file datasets (EPFL, EMPIAR, IDR) share: probing, downloading, describing.
+
+The probe (a HEAD per file) is the cheap part: it gives the source's version, which the
+asset records and the source check compares, and it is handed to the engine so a file that
+did not change is verified locally instead of fetched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from upath import UPath
+
+from em_assets.manifest.fetched import file_entry, previous_copy
+from em_assets.manifest.model import FileEntry, Manifest, version_digest
+from em_assets.transfer.client import HttpClient, RemoteVersion
+from em_assets.transfer.content import ExpectedFormat
+from em_assets.transfer.engine import fetch_file
+from em_assets.transfer.progress import Logger
+
+Describe = Callable[[UPath], tuple[list[int], str]]
+"""Shape (z, y, x or rows, columns) and dtype of a stored file, from its header."""
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    path: str
+    """Relative to the storage root: `{asset}/{name}`."""
+    url: str
+    destination: UPath
+
+
+@dataclass(frozen=True)
+class Downloaded:
+    entries: list[FileEntry]
+    payload_bytes: int
+
+
+def probe_files(client: HttpClient, files: list[RemoteFile]) -> dict[str, RemoteVersion | None]:
+    """Each file's current version (ETag, Last-Modified, length), by HEAD."""
+    return {f.path: client.head(f.url, what=f.path) for f in files}
+
+
+def source_version(remotes: dict[str, RemoteVersion | None], document: Any = None) -> str:
+    """The version of a file dataset: its files' validators plus any metadata document."""
+    files = [
+        [path, v.etag, v.last_modified, v.content_length] if v else [path, None, None, None]
+        for path, v in sorted(remotes.items())
+    ]
+    return version_digest({"files": files, "document": document})
+
+
+def download(
+    client: HttpClient,
+    files: list[RemoteFile],
+    remotes: dict[str, RemoteVersion | None],
+    previous: Manifest | None,
+    expected_format: ExpectedFormat,
+    describe: Describe,
+    log: Logger,
+) -> Downloaded:
+    """Fetch (or verify and keep) every file, then describe it from its header."""
+    entries, payload = [], 0
+    for remote_file in files:
+        result = fetch_file(
+            client,
+            remote_file.url,
+            remote_file.destination,
+            label=remote_file.path,
+            log=log,
+            expected_format=expected_format,
+            previous=previous_copy(previous, remote_file.path),
+            remote=remotes.get(remote_file.path),
+        )
+        payload += result.payload_bytes
+        shape, dtype = describe(remote_file.destination)
+        entries.append(file_entry(result, remote_file.path, shape, dtype))
+    return Downloaded(entries, payload)

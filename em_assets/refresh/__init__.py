@@ -1,0 +1,1 @@
+"""Keeping the corpus fresh: the weekly refresh and the frequent source check."""
