@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numcodecs
+import numpy as np
 import zarr
 from upath import UPath
 
@@ -82,3 +83,9 @@ def stored_size(path: UPath) -> tuple[int, int]:
     """Objects and bytes the image occupies in storage (our own output, so listing is cheap)."""
     sizes = [info["size"] for info in path.fs.find(path.path, detail=True).values()]
     return len(sizes), sum(sizes)
+
+
+def central_slice(path: UPath) -> np.ndarray:
+    """The middle z slice of a stored image (one slab of chunks is read)."""
+    _, array = open_image(path)
+    return np.asarray(array[array.shape[0] // 2])

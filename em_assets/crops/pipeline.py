@@ -6,15 +6,17 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
+from dagster import MetadataValue
 from upath import UPath
 
 from em_assets.crops.copy import CopyResult, copy_crop
 from em_assets.crops.geometry import Box, Vec, block_shape
-from em_assets.crops.ome_zarr import ARRAY_NAME, ImageSpec, create_image, stored_size
+from em_assets.crops.ome_zarr import ARRAY_NAME, ImageSpec, central_slice, create_image, stored_size
 from em_assets.crops.placement import Placement, place_crop
 from em_assets.crops.statistics import background_fraction
 from em_assets.crops.volume import VolumeLevel, corresponding_box, physical_offset, probe_level
 from em_assets.manifest.model import ContentStatistics, CropInfo, FileEntry, Manifest
+from em_assets.manifest.thumbnail import thumbnail_metadata
 from em_assets.manifest.verify import file_problems
 from em_assets.settings import ConfigurationError
 from em_assets.transfer.progress import Logger
@@ -175,3 +177,10 @@ def manifest_fields(
             statistics=ContentStatistics(**outcome.copy.statistics),
         ),
     }
+
+
+def thumbnail(manifest: Manifest, root: UPath) -> MetadataValue:
+    """The crop's central z slice, for the UI."""
+    assert manifest.array_path is not None
+    store = root.joinpath(*manifest.array_path.split("/"))
+    return thumbnail_metadata(central_slice(store), f"{manifest.array_path}, central z slice")

@@ -26,11 +26,12 @@ from upath import UPath
 from em_assets.datasets import downloads
 from em_assets.datasets.downloads import RemoteFile
 from em_assets.formats.autoindex import parse_listing
-from em_assets.formats.dm3 import Dm3Header, read_dm3_header
+from em_assets.formats.dm3 import Dm3Header, read_dm3_header, read_dm3_image
 from em_assets.manifest.checks import agrees_with_documentation, readable_by, stored_data_intact
 from em_assets.manifest.materialization import materialization, settle
 from em_assets.manifest.metadata import static_metadata
 from em_assets.manifest.model import DatasetFacts, Manifest, build_manifest
+from em_assets.manifest.thumbnail import thumbnail_metadata
 from em_assets.refresh.freshness import DATASET_FRESHNESS
 from em_assets.settings import ASSET_GROUP, EBI_FILES_URL
 from em_assets.sources import EbiFiles, EmpiarApi
@@ -297,10 +298,14 @@ def empiar_11759(
     )
     calibration = _calibration_problems(headers, api_xy)
     manifest, unchanged = settle(manifest, previous)
+    middle = found.files[len(found.files) // 2]
     return materialization(
         manifest,
         unchanged,
         fetched.payload_bytes,
+        thumbnail=thumbnail_metadata(
+            read_dm3_image(middle.destination), f"{middle.path}, middle slice"
+        ),
         metadata={
             "api_image_count": MetadataValue.int(expected),
             "refused_listing_entries": MetadataValue.json(found.refused),

@@ -17,7 +17,7 @@ from upath import UPath
 from em_assets.datasets import downloads
 from em_assets.datasets.downloads import RemoteFile
 from em_assets.formats.errors import CorruptFileError
-from em_assets.formats.tiff import read_tiff_header, tiff_shape_and_dtype
+from em_assets.formats.tiff import central_page, read_tiff_header, tiff_shape_and_dtype
 from em_assets.manifest.checks import stored_data_intact
 from em_assets.manifest.materialization import materialization, settle
 from em_assets.manifest.metadata import static_metadata
@@ -27,6 +27,7 @@ from em_assets.manifest.model import (
     Manifest,
     build_manifest,
 )
+from em_assets.manifest.thumbnail import thumbnail_metadata
 from em_assets.refresh.freshness import DATASET_FRESHNESS
 from em_assets.settings import ASSET_GROUP, EPFL_URL
 from em_assets.sources import EpflServer
@@ -140,7 +141,10 @@ def epfl_hippocampus(
         },
     )
     manifest, unchanged = settle(manifest, previous)
-    return materialization(manifest, unchanged, fetched.payload_bytes)
+    thumbnail = thumbnail_metadata(
+        central_page(files[0].destination), f"{files[0].path}, central page"
+    )
+    return materialization(manifest, unchanged, fetched.payload_bytes, thumbnail=thumbnail)
 
 
 def remote_files(epfl: EpflServer, storage: StorageRoot, names: list[str]) -> list[RemoteFile]:

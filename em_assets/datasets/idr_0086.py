@@ -19,11 +19,12 @@ from dagster import (
 
 from em_assets.datasets import downloads
 from em_assets.datasets.downloads import RemoteFile
-from em_assets.formats.tiff import read_tiff_header, tiff_shape_and_dtype
+from em_assets.formats.tiff import central_page, read_tiff_header, tiff_shape_and_dtype
 from em_assets.manifest.checks import agrees_with_documentation, readable_by, stored_data_intact
 from em_assets.manifest.materialization import materialization, settle
 from em_assets.manifest.metadata import static_metadata
 from em_assets.manifest.model import DatasetFacts, Manifest, build_manifest
+from em_assets.manifest.thumbnail import thumbnail_metadata
 from em_assets.refresh.freshness import DATASET_FRESHNESS
 from em_assets.settings import ASSET_GROUP, EBI_FILES_URL
 from em_assets.sources import EbiFiles, IdrApi
@@ -163,6 +164,9 @@ def idr_0086(
         unchanged,
         fetched.payload_bytes,
         check_results=[size_agreement(image_data, entries[0].shape or [])],
+        thumbnail=thumbnail_metadata(
+            central_page(files[0].destination), f"{files[0].path}, central page"
+        ),
     )
 
 

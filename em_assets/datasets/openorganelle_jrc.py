@@ -86,7 +86,11 @@ def openorganelle_jrc(
         previous, source_version, level, size, config.seed, storage.base(), context.log
     )
     if kept is not None:
-        return materialization(*settle(kept, previous), payload_bytes=0)
+        return materialization(
+            *settle(kept, previous),
+            payload_bytes=0,
+            thumbnail=pipeline.thumbnail(kept, storage.base()),
+        )
     directory = storage.dataset_dir(ASSET_NAME)
     placement = pipeline.place(level, levels, size, config.seed, context.log)
     store = directory / pipeline.store_name(source_version, level, placement.box)
@@ -127,6 +131,7 @@ def openorganelle_jrc(
     return materialization(
         manifest,
         unchanged,
+        thumbnail=pipeline.thumbnail(manifest, storage.base()),
         payload_bytes=None,  # zarr does not count bytes; chunks copied are shown instead
         metadata={
             "chunks_copied": MetadataValue.int(outcome.copy.chunks),

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,10 +67,26 @@ def _parse(local: Path, name: str) -> Dm3Header:
 
 
 def read_dm3_header(path: UPath) -> Dm3Header:
+    with _local(path) as local:
+        return _parse(local, path.name)
+
+
+def read_dm3_image(path: UPath) -> np.ndarray:
+    """The image itself (rows x columns), e.g. for a thumbnail."""
+    from ncempy.io.dm import fileDM
+
+    with _local(path) as local, fileDM(local) as dm:
+        return np.array(dm.getDataset(0)["data"])
+
+
+@contextmanager
+def _local(path: UPath) -> Iterator[Path]:
+    """`path` as a local file: itself, or a temporary copy of a remote one."""
     if path.protocol in ("", "file", "local"):
-        return _parse(Path(path.path), path.name)
+        yield Path(path.path)
+        return
     with tempfile.TemporaryDirectory() as scratch:
         local = Path(scratch) / path.name
         with path.open("rb") as source, local.open("wb") as copy:
             shutil.copyfileobj(source, copy, length=1024 * 1024)
-        return _parse(local, path.name)
+        yield local

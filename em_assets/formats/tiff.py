@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import tifffile
 from upath import UPath
 
@@ -35,3 +36,9 @@ def read_tiff_header(path: UPath) -> StackHeader:
 def tiff_shape_and_dtype(path: UPath) -> tuple[list[int], str]:
     header = read_tiff_header(path)
     return list(header.shape), header.dtype
+
+
+def central_page(path: UPath) -> np.ndarray:
+    """The middle page of a stack (one page is read, not the stack)."""
+    with path.open("rb") as handle, tifffile.TiffFile(handle) as tif:
+        return tif.pages[len(tif.pages) // 2].asarray()

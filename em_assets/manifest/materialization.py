@@ -38,14 +38,18 @@ def materialization(
     payload_bytes: int | None,
     metadata: dict[str, MetadataValue] | None = None,
     check_results: list[AssetCheckResult] | None = None,
+    thumbnail: MetadataValue | None = None,
 ) -> MaterializeResult:
     status = (
         f"unchanged since {manifest.retrieved_at:%Y-%m-%d %H:%M:%S} UTC"
         if unchanged
         else f"retrieved {manifest.retrieved_at:%Y-%m-%d %H:%M:%S} UTC"
     )
+    metadata = dict(metadata or {})
     if payload_bytes is not None:
-        metadata = {"payload_bytes": MetadataValue.int(payload_bytes), **(metadata or {})}
+        metadata["payload_bytes"] = MetadataValue.int(payload_bytes)
+    if thumbnail is not None:
+        metadata["thumbnail"] = thumbnail
     return MaterializeResult(
         value=manifest,
         data_version=DataVersion(manifest.content_version()),
@@ -58,7 +62,7 @@ def materialization(
                 if payload_bytes is not None
                 else {}
             ),
-            **(metadata or {}),
+            **metadata,
         },
         check_results=check_results or [],
     )
