@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from em_assets.settings import ALL_SETTINGS
 from em_assets_tests.replicas.ebi import serve_idr
 from em_assets_tests.replicas.empiar import serve_empiar
 from em_assets_tests.replicas.epfl import epfl_base_url, serve_epfl
@@ -31,9 +31,8 @@ def isolated_homes(
     monkeypatch.setenv("CLOUD_VOLUME_DIR", str(homes / "cloudvolume"))
     monkeypatch.setenv("DAGSTER_HOME", str(homes / "dagster"))
     (homes / "dagster").mkdir()
-    for name in list(os.environ):
-        if name.startswith("EM_"):
-            monkeypatch.delenv(name)
+    for setting in ALL_SETTINGS:
+        monkeypatch.delenv(setting.name, raising=False)
 
 
 @pytest.fixture

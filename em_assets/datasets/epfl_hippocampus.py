@@ -86,7 +86,7 @@ class EpflConfig(Config):
 @asset(
     name=ASSET_NAME,
     group_name=ASSET_GROUP,
-    kinds={"https", "tiff", "json"},
+    kinds={"https", "tiff"},
     code_version="1",
     freshness_policy=DATASET_FRESHNESS,
     description=(

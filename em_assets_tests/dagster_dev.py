@@ -1,0 +1,98 @@
+"""`dagster dev` as a user starts it, in a subprocess: start, wait until ready, stop cleanly."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import psutil
+import requests
+
+INSTANCE_YAML = """\
+telemetry:
+  enabled: false
+nux:
+  enabled: false
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class DagsterDev:
+    process: subprocess.Popen
+    port: int
+    log: Path
+    log_handle: IO[str]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def graphql(self, query: str, variables: dict | None = None) -> dict:
+        response = requests.post(
+            f"{self.url}/graphql", json={"query": query, "variables": variables or {}}, timeout=60
+        )
+        response.raise_for_status()
+        body = response.json()
+        assert "errors" not in body, body["errors"]
+        return body["data"]
+
+    def wait_until_ready(self, asset_count: int, timeout: float = 180) -> None:
+        """Until the web server answers and the code location shows its assets."""
+        deadline = time.monotonic() + timeout
+        query = "{ assetNodes { assetKey { path } } }"
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"dagster dev exited early:\n{self.log.read_text()[-4000:]}")
+            try:
+                if len(self.graphql(query)["assetNodes"]) >= asset_count:
+                    return
+            except (requests.ConnectionError, requests.HTTPError, AssertionError):
+                pass
+            time.sleep(1)
+        raise TimeoutError(
+            f"dagster dev not ready after {timeout} s:\n{self.log.read_text()[-4000:]}"
+        )
+
+    def stop(self, timeout: float = 60) -> list[psutil.Process]:
+        """SIGTERM, wait, and return any process it started that is still alive."""
+        started = psutil.Process(self.process.pid).children(recursive=True)
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        _, alive = psutil.wait_procs(started, timeout=15)
+        for process in alive:  # do not leak them into the next test
+            process.kill()
+        self.log_handle.close()
+        return alive
+
+
+def start_dagster_dev(workdir: Path, home: Path, env: dict[str, str]) -> DagsterDev:
+    """Start `dagster dev` in `workdir` (which holds workspace.yaml), no flags but the port."""
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "dagster.yaml").write_text(INSTANCE_YAML)
+    port = free_port()
+    log = home / "dagster_dev.log"
+    log_handle = log.open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dagster", "dev", "--port", str(port), "--host", "127.0.0.1"],
+        cwd=workdir,
+        env={**env, "DAGSTER_HOME": str(home)},
+        stdout=log_handle,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    return DagsterDev(process, port, log, log_handle)
