@@ -24,7 +24,8 @@ from em_assets.report.render import (
     voxel_chart_png,
 )
 from em_assets.settings import ASSET_GROUP
-from em_assets.storage.root import StorageRoot, write_atomically
+from em_assets.storage.root import StorageRoot
+from em_assets.storage.staging import write_atomically
 
 ASSET_NAME = "consolidated_report"
 DATASETS = ("epfl_hippocampus", "flyem_hemibrain", "empiar_11759", "idr_0086", "openorganelle_jrc")

@@ -14,7 +14,8 @@ from dagster import ConfigurableIOManagerFactory, InputContext, OutputContext, U
 from pydantic import BaseModel
 from upath import UPath
 
-from em_assets.storage.root import StorageRoot, write_atomically
+from em_assets.storage.root import StorageRoot
+from em_assets.storage.staging import write_atomically
 
 
 class MissingAssetValueError(FileNotFoundError):

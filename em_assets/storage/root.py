@@ -66,13 +66,6 @@ def parse_root(value: str, variable: str = ASSETS_ROOT.name) -> UPath:
         raise ConfigurationError(f"{variable}={value!r} cannot be opened: {error}") from error
 
 
-def write_atomically(path: UPath, data: bytes) -> None:
-    """Write beside `path`, then move into place: readers never see half a file."""
-    staging = path.with_name(path.name + ".tmp")
-    staging.write_bytes(data)
-    staging.fs.mv(staging.path, path.path)
-
-
 def child_path_name_problem(name: str) -> str | None:
     """Why `name` is not a plain file name (no separators, no `..`, no scheme), or None."""
     if not _SAFE_NAME.match(name) or ".." in name:

@@ -17,6 +17,7 @@ from typing import BinaryIO
 
 from upath import UPath
 
+from em_assets.storage.staging import SizeMismatchError, Staging
 from em_assets.transfer.client import TRANSIENT_ERRORS, Attempts, HttpClient, RemoteVersion
 from em_assets.transfer.content import ExpectedFormat
 from em_assets.transfer.errors import IntegrityError, UnexpectedContentError
@@ -91,26 +92,25 @@ def fetch_file(
             )
         log.info(f"{label}: source unchanged but stored copy missing or altered; fetching again")
 
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    partial = destination.with_name(destination.name + ".part")
-    download = _Download(client, url, partial, label, log, expected_format, chunk_bytes, remote)
+    writer = _HashingWriter(Staging(destination))
+    download = _Download(client, url, writer, label, log, expected_format, chunk_bytes, remote)
     try:
         download.run()
-        size = partial.fs.size(partial.path)
-        if size != download.received or (download.total is not None and size != download.total):
+        if download.total is not None and download.received != download.total:
             raise IntegrityError(
-                f"{label}: stored {size} bytes but received {download.received} "
-                f"of {download.total}",
-                url=url,
+                f"{label}: received {download.received} of {download.total} bytes", url=url
             )
         if expected_sha256 is not None and download.sha256 != expected_sha256:
             raise IntegrityError(
                 f"{label}: sha256 {download.sha256} differs from the expected {expected_sha256}",
                 url=url,
             )
-        partial.fs.mv(partial.path, destination.path)
+        try:
+            writer.commit(download.received)
+        except SizeMismatchError as error:
+            raise IntegrityError(f"{label}: {error}", url=url) from error
     except BaseException:
-        _remove_quietly(partial)
+        writer.abort()
         raise
     return FetchResult(
         destination,
@@ -121,14 +121,6 @@ def fetch_file(
         download.payload_bytes,
         reused=False,
     )
-
-
-def _remove_quietly(path: UPath) -> None:
-    try:
-        if path.exists():
-            path.fs.rm(path.path)
-    except OSError:
-        pass
 
 
 def parse_content_range(value: str | None) -> tuple[int, int, int | None] | None:
@@ -144,17 +136,19 @@ class _HashingWriter:
     """Hashes and writes in a worker thread, so the socket is read while the disk works.
 
     The queue is bounded, which bounds memory to `depth` pieces whatever the file size.
+    Nothing reaches the destination until `commit`.
     """
 
-    def __init__(self, path: UPath, depth: int = WRITE_QUEUE_DEPTH) -> None:
-        self.path = path
+    def __init__(self, staging: Staging, depth: int = WRITE_QUEUE_DEPTH) -> None:
+        self.staging = staging
         self.depth = depth
+        self.file: BinaryIO | None = None
         self._start()
 
     def _start(self) -> None:
         self.hasher = hashlib.sha256()
         self.error: BaseException | None = None
-        self.file: BinaryIO = self.path.open("wb")
+        self.file = self.staging.open()
         self.queue: queue.Queue[bytes | None] = queue.Queue(maxsize=self.depth)
         self.thread = threading.Thread(target=self._work, name="em-assets-writer", daemon=True)
         self.thread.start()
@@ -163,6 +157,7 @@ class _HashingWriter:
         while (piece := self.queue.get()) is not None:
             if self.error is None:
                 try:
+                    assert self.file is not None
                     self.file.write(piece)
                     self.hasher.update(piece)
                 except BaseException as error:  # handed to the reading thread
@@ -174,25 +169,33 @@ class _HashingWriter:
         self.queue.put(piece)
 
     def _drain(self) -> None:
-        self.queue.put(None)
-        self.thread.join()
+        if self.thread.is_alive():
+            self.queue.put(None)
+            self.thread.join()
 
     def restart(self) -> None:
-        """Discard everything written so far and start an empty file."""
-        self._drain()
-        self.file.close()
+        """Discard everything written so far and start empty."""
+        self.abort()
         self._start()
 
-    def finish(self) -> str:
+    def digest(self) -> str:
+        """The sha256 of everything written, once all of it has reached the file."""
         self._drain()
-        self.file.close()
         if self.error is not None:
             raise self.error
         return self.hasher.hexdigest()
 
+    def commit(self, size: int) -> None:
+        self._drain()
+        assert self.file is not None
+        self.staging.commit(self.file, size)
+        self.file = None
+
     def abort(self) -> None:
         self._drain()
-        self.file.close()
+        if self.file is not None:
+            self.staging.discard(self.file)
+            self.file = None
 
 
 class _Download:
@@ -202,7 +205,7 @@ class _Download:
         self,
         client: HttpClient,
         url: str,
-        partial: UPath,
+        writer: _HashingWriter,
         label: str,
         log: Logger,
         expected_format: ExpectedFormat | None,
@@ -211,7 +214,7 @@ class _Download:
     ) -> None:
         self.client = client
         self.url = url
-        self.partial = partial
+        self.writer = writer
         self.label = label
         self.log = log
         self.expected_format = expected_format
@@ -225,14 +228,9 @@ class _Download:
     def run(self) -> None:
         attempts = Attempts(self.client, self.url, self.label)
         progress = Progress(self.label, self.total, self.log)
-        writer = _HashingWriter(self.partial)
-        try:
-            while not self._attempt(attempts, writer, progress):
-                pass
-            self.sha256 = writer.finish()
-        except BaseException:
-            writer.abort()
-            raise
+        while not self._attempt(attempts, self.writer, progress):
+            pass
+        self.sha256 = self.writer.digest()
         progress.finish()
 
     def _resume_headers(self) -> dict[str, str]:
