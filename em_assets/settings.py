@@ -112,3 +112,10 @@ def require_http_url(value: str, variable: str) -> str:
 
 ASSET_GROUP = "em_datasets"
 """The one group holding the five datasets and the report, so the UI shows them together."""
+
+# Dagster pools, one per source host: an instance limit on a pool caps how many steps (and
+# so transfers) run against that host at once, across runs. EBI serves EMPIAR and IDR.
+EPFL_POOL = "host_epfl"
+GCS_POOL = "host_gcs_public"
+EBI_POOL = "host_ebi"
+S3_JANELIA_POOL = "host_s3_janelia"

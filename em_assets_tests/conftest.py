@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
+# Before anything imports gcsfs: its experimental bucket probe stalls against the emulator.
+os.environ["GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT"] = "false"
+
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +16,7 @@ from em_assets.settings import ALL_SETTINGS
 from em_assets_tests.replicas.ebi import serve_idr
 from em_assets_tests.replicas.empiar import serve_empiar
 from em_assets_tests.replicas.epfl import epfl_base_url, serve_epfl
+from em_assets_tests.replicas.gcs import GcsReplica
 from em_assets_tests.replicas.http_server import ReplicaHTTPServer
 from em_assets_tests.replicas.openorganelle import BUCKET, ZarrReplica, write_pyramid
 from em_assets_tests.replicas.precomputed import (
@@ -161,3 +167,16 @@ def all_sources(
         "precomputed": hemibrain_replica[0],
         "root": storage_root,
     }
+
+
+@pytest.fixture
+def gcs_replica(monkeypatch: pytest.MonkeyPatch) -> Iterator[GcsReplica]:
+    """The GCS emulator, reached the standard way: STORAGE_EMULATOR_HOST."""
+    import gcsfs
+
+    replica = GcsReplica().start()
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", replica.endpoint)
+    gcsfs.GCSFileSystem.clear_instance_cache()
+    yield replica
+    gcsfs.GCSFileSystem.clear_instance_cache()
+    replica.stop()

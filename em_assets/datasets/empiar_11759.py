@@ -33,7 +33,7 @@ from em_assets.manifest.metadata import static_metadata
 from em_assets.manifest.model import DatasetFacts, Manifest, build_manifest
 from em_assets.manifest.thumbnail import thumbnail_metadata
 from em_assets.refresh.freshness import DATASET_FRESHNESS
-from em_assets.settings import ASSET_GROUP, EBI_FILES_URL
+from em_assets.settings import ASSET_GROUP, EBI_FILES_URL, EBI_POOL
 from em_assets.sources import EbiFiles, EmpiarApi
 from em_assets.storage.root import StorageRoot, child_path
 from em_assets.transfer.client import HttpClient, RemoteVersion
@@ -209,6 +209,7 @@ def _calibration_problems(headers: dict[str, Dm3Header], api_xy_nm: list[float])
     kinds={"https", "dm3"},
     code_version="1",
     freshness_policy=DATASET_FRESHNESS,
+    pool=EBI_POOL,
     description=(
         "EMPIAR-11759 serial block-face SEM slices of a zebrafish larval retina (DM3), "
         "listed from EBI and described by EMPIAR's API; the value is the dataset's manifest."

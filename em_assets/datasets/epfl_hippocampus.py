@@ -29,7 +29,7 @@ from em_assets.manifest.model import (
 )
 from em_assets.manifest.thumbnail import thumbnail_metadata
 from em_assets.refresh.freshness import DATASET_FRESHNESS
-from em_assets.settings import ASSET_GROUP, EPFL_URL
+from em_assets.settings import ASSET_GROUP, EPFL_POOL, EPFL_URL
 from em_assets.sources import EpflServer
 from em_assets.storage.root import StorageRoot, child_path
 from em_assets.transfer.client import HttpClient
@@ -89,6 +89,7 @@ class EpflConfig(Config):
     kinds={"https", "tiff"},
     code_version="1",
     freshness_policy=DATASET_FRESHNESS,
+    pool=EPFL_POOL,
     description=(
         "EPFL CVLab CA1 hippocampus FIB-SEM stacks (the 'Lucchi' mitochondria benchmark), "
         "downloaded whole and verified; the value is the dataset's manifest."

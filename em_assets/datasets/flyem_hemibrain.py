@@ -20,7 +20,7 @@ from em_assets.manifest.materialization import materialization, settle
 from em_assets.manifest.metadata import static_metadata
 from em_assets.manifest.model import DatasetFacts, Manifest, build_manifest, version_digest
 from em_assets.refresh.freshness import DATASET_FRESHNESS
-from em_assets.settings import ASSET_GROUP, HEMIBRAIN_URL, ConfigurationError
+from em_assets.settings import ASSET_GROUP, GCS_POOL, HEMIBRAIN_URL, ConfigurationError
 from em_assets.sources import HemibrainVolume
 from em_assets.storage.root import StorageRoot
 
@@ -54,6 +54,7 @@ class HemibrainConfig(Config):
     kinds={"gcs", "precomputed", "zarr"},
     code_version="1",
     freshness_policy=DATASET_FRESHNESS,
+    pool=GCS_POOL,
     description=(
         "A seeded, tissue-containing cubic crop of the FlyEM hemibrain EM volume (sharded "
         "neuroglancer precomputed, JPEG) streamed block by block into OME-Zarr; the value "

@@ -26,7 +26,7 @@ from em_assets.manifest.metadata import static_metadata
 from em_assets.manifest.model import DatasetFacts, Manifest, build_manifest
 from em_assets.manifest.thumbnail import thumbnail_metadata
 from em_assets.refresh.freshness import DATASET_FRESHNESS
-from em_assets.settings import ASSET_GROUP, EBI_FILES_URL
+from em_assets.settings import ASSET_GROUP, EBI_FILES_URL, EBI_POOL
 from em_assets.sources import EbiFiles, IdrApi
 from em_assets.storage.root import StorageRoot, child_path
 from em_assets.transfer.client import HttpClient, RemoteVersion
@@ -96,6 +96,7 @@ def pixel_size_nm(image_data: dict[str, Any], url: str) -> list[float]:
     kinds={"https", "tiff"},
     code_version="1",
     freshness_policy=DATASET_FRESHNESS,
+    pool=EBI_POOL,
     description=(
         "The idr0086 Figure S3B FIB-SEM stacks of U2OS cells (xy and xz), with the voxel "
         "size read from IDR's image metadata; the value is the dataset's manifest."

@@ -21,7 +21,7 @@ from em_assets.manifest.materialization import materialization, settle
 from em_assets.manifest.metadata import static_metadata
 from em_assets.manifest.model import DatasetFacts, Manifest, build_manifest, version_digest
 from em_assets.refresh.freshness import DATASET_FRESHNESS
-from em_assets.settings import ASSET_GROUP, OPENORGANELLE_URL, ConfigurationError
+from em_assets.settings import ASSET_GROUP, OPENORGANELLE_URL, S3_JANELIA_POOL, ConfigurationError
 from em_assets.sources import OpenOrganelleStore
 from em_assets.storage.root import StorageRoot
 
@@ -56,6 +56,7 @@ class OpenOrganelleConfig(Config):
     kinds={"s3", "zarr"},
     code_version="1",
     freshness_policy=DATASET_FRESHNESS,
+    pool=S3_JANELIA_POOL,
     description=(
         "A seeded, tissue-containing cubic crop of the jrc_mus-liver FIB-SEM volume "
         "(OME-Zarr on public S3), copied chunk-aligned into OME-Zarr; the value is the "
