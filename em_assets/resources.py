@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from em_assets.crops.resource import CropCopy
 from em_assets.report.asset import REPORT_INPUTS
 from em_assets.settings import (
     ASSETS_ROOT,
@@ -33,6 +34,7 @@ def default_resources() -> dict[str, Any]:
         REPORT_INPUTS: JsonIOManagerFactory(storage=storage, missing_ok=True),
         "storage": storage,
         "http": HttpTransfer(),
+        "crop_copy": CropCopy(),
         "epfl": EpflServer(base_url=EPFL_URL.source()),
         "hemibrain": HemibrainVolume(cloudpath=HEMIBRAIN_URL.source()),
         "openorganelle": OpenOrganelleStore(url=OPENORGANELLE_URL.source()),

@@ -108,14 +108,19 @@ def test_probe_level_is_the_coarsest_that_still_resolves_the_crop():
     assert probe_level(levels, levels[0], (16, 16, 16)).name == "s1"
 
 
-@pytest.mark.parametrize("block", [(32, 32, 32), (64, 32, 32), (128, 64, 64)])
-def test_digest_does_not_depend_on_block_size(block):
+@pytest.mark.parametrize(
+    ("block", "workers"),
+    [((32, 32, 32), 1), ((32, 32, 32), 4), ((64, 32, 32), 3), ((128, 64, 64), 2)],
+)
+def test_digest_does_not_depend_on_block_size_or_parallelism(block, workers):
     data = np.random.default_rng(2).integers(0, 255, (96, 80, 100)).astype(np.uint8)  # z,y,x
     crop = Box((0, 0, 0), (100, 80, 96))
     output = zarr.create_array(
         zarr.storage.MemoryStore(), shape=data.shape, chunks=(32, 32, 32), dtype="uint8"
     )
-    result = copy_crop(lambda b: data[b.zyx_slices()], crop, (32, 32, 32), block, output, LOG, "t")
+    result = copy_crop(
+        lambda b: data[b.zyx_slices()], crop, (32, 32, 32), block, output, LOG, "t", workers
+    )
     np.testing.assert_array_equal(output[:], data)
     reference = zarr.create_array(
         zarr.storage.MemoryStore(), shape=data.shape, chunks=(32, 32, 32), dtype="uint8"

@@ -4,14 +4,31 @@ what Dagster records, and per-host pools that cap concurrent transfers."""
 from __future__ import annotations
 
 import json
+import logging
+import os
 from pathlib import Path
 
+import numpy as np
 import pytest
+import zarr
+from dagster import materialize
 from upath import UPath
 
+from em_assets.crops.dataset import PartitionMismatchError, assemble, copy_partition
+from em_assets.crops.resource import CropCopy
+from em_assets.datasets import flyem_hemibrain as hemibrain_dataset
+from em_assets.datasets.flyem_hemibrain import HemibrainConfig, flyem_hemibrain
 from em_assets.manifest.model import Manifest
 from em_assets.manifest.verify import file_problems
 from em_assets.report.findings import Report
+from em_assets.resources import default_resources
+from em_assets.scale_out.partitioned_crops import (
+    PARTITIONS,
+    flyem_hemibrain_assembled,
+    flyem_hemibrain_blocks,
+)
+from em_assets.sources import HemibrainVolume
+from em_assets.storage.root import StorageRoot
 from em_assets_tests.conftest import SMALL_CROPS
 from em_assets_tests.helpers import dagster_home, run_cli
 from em_assets_tests.replicas.http_server import Fault
@@ -110,3 +127,66 @@ def test_ebi_pool_limits_concurrent_transfers(
     if limit is not None:
         set_pool_limit(tmp_path, "host_ebi", limit)
     assert ebi_transfers_at_once(server, tmp_path) == expected
+
+
+def test_partitioned_crop_on_s3_equals_the_single_step_crop(
+    hemibrain_replica, s3_replica, monkeypatch
+):
+    s3_replica.create_bucket("em-crops")
+    crop = {"config": {"crop_size": 128, "seed": 5}}
+    copier = CropCopy(block_edge=64, workers=2)  # 8 blocks: one per partition
+
+    def resources() -> dict:
+        return {**default_resources(), "crop_copy": copier}
+
+    monkeypatch.setenv("EM_ASSETS_ROOT", "s3://em-crops/single")
+    single = materialize(
+        [flyem_hemibrain], resources=resources(), run_config={"ops": {"flyem_hemibrain": crop}}
+    )
+    assert single.success
+
+    monkeypatch.setenv("EM_ASSETS_ROOT", "s3://em-crops/parts")
+    keys = PARTITIONS.get_partition_keys()
+    for key in keys:
+        part = materialize(
+            [flyem_hemibrain_blocks], partition_key=key, resources=resources(),
+            run_config={"ops": {"flyem_hemibrain_blocks": crop}},
+        )  # fmt: skip
+        assert part.success
+    assembled = materialize(
+        [flyem_hemibrain_blocks, flyem_hemibrain_assembled], selection=["flyem_hemibrain"],
+        resources=resources(), run_config={"ops": {"flyem_hemibrain": crop}},
+    )  # fmt: skip
+    assert assembled.success
+
+    one = Manifest.model_validate_json(
+        UPath("s3://em-crops/single/flyem_hemibrain.json").read_text()
+    )
+    many = Manifest.model_validate_json(
+        UPath("s3://em-crops/parts/flyem_hemibrain.json").read_text()
+    )
+    assert many.crop.offset_voxels == one.crop.offset_voxels
+    assert many.files[0].sha256 == one.files[0].sha256  # same voxels, chunk by chunk
+    assert many.crop.statistics == one.crop.statistics
+    assert many.crop.chunk_count == len(keys) == 8
+    left = zarr.open_group(f"s3://em-crops/single/{one.array_path}", mode="r")["s0"][:]
+    right = zarr.open_group(f"s3://em-crops/parts/{many.array_path}", mode="r")["s0"][:]
+    np.testing.assert_array_equal(left, right)
+    assert file_problems(UPath("s3://em-crops/parts"), many) == []
+
+
+def test_assembling_with_a_partition_missing_is_refused(hemibrain_replica, storage_root):
+    config = HemibrainConfig(crop_size=128, seed=5)
+    source = hemibrain_dataset.open_source(
+        HemibrainVolume(cloudpath=os.environ["EM_HEMIBRAIN_URL"]), config
+    )
+    storage = StorageRoot(root=str(storage_root))
+    copier = CropCopy(block_edge=64, workers=1)
+    log = logging.getLogger("test")
+    shares = {
+        str(k): copy_partition(hemibrain_dataset.DATASET, source, storage, copier, k, 8, log)
+        for k in range(8)
+        if k != 3
+    }
+    with pytest.raises(PartitionMismatchError, match="copied 7 of 8 chunks"):
+        assemble(hemibrain_dataset.DATASET, source, shares, storage)

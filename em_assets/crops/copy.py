@@ -1,9 +1,9 @@
-"""Copying a crop block by block, so memory holds one block whatever the crop's size.
+"""Copying a crop block by block, in parallel, so memory holds a few blocks whatever its size.
 
 While copying, content statistics and a content digest are accumulated. The digest is
 taken per output chunk and combined in chunk order, so it does not depend on the block
-size or the order blocks were copied in, and a stored crop can be re-verified chunk by
-chunk without holding it in memory.
+size, the order blocks were copied in, or which worker (or which partition, on which
+machine) copied them; a stored crop can be re-verified chunk by chunk.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
 
 import numpy as np
 import zarr
@@ -21,6 +22,35 @@ from em_assets.crops.statistics import RunningStatistics
 from em_assets.transfer.progress import Logger
 
 ChunkIndex = tuple[int, int, int]
+
+
+@dataclass
+class CopyProgress:
+    """What a set of copied blocks contributes: mergeable across workers and partitions."""
+
+    statistics: RunningStatistics = field(default_factory=RunningStatistics)
+    digests: dict[ChunkIndex, str] = field(default_factory=dict)
+    blocks: int = 0
+
+    def merge(self, other: CopyProgress) -> None:
+        self.statistics.merge(other.statistics)
+        self.digests.update(other.digests)
+        self.blocks += other.blocks
+
+    def to_json(self) -> dict:
+        return {
+            "statistics": self.statistics.to_json(),
+            "digests": [[*key, value] for key, value in sorted(self.digests.items())],
+            "blocks": self.blocks,
+        }
+
+    @classmethod
+    def from_json(cls, document: dict) -> CopyProgress:
+        return cls(
+            statistics=RunningStatistics.from_json(document["statistics"]),
+            digests={(z, y, x): digest for z, y, x, digest in document["digests"]},
+            blocks=document["blocks"],
+        )
 
 
 @dataclass(frozen=True)
@@ -50,6 +80,67 @@ def combine_digests(digests: dict[ChunkIndex, str], shape_zyx: Iterable[int], dt
     return combined.hexdigest()
 
 
+def result_of(progress: CopyProgress, crop: Box, dtype: str, seconds: float) -> CopyResult:
+    return CopyResult(
+        statistics=progress.statistics.summary(),
+        content_digest=combine_digests(progress.digests, crop.size[::-1], dtype),
+        blocks=progress.blocks,
+        chunks=len(progress.digests),
+        seconds=seconds,
+    )
+
+
+def copy_blocks(
+    read: Callable[[Box], np.ndarray],
+    crop: Box,
+    chunk: Vec,
+    planned: list[Box],
+    output: zarr.Array,
+    log: Logger,
+    label: str,
+    workers: int = 1,
+) -> CopyProgress:
+    """Copy `planned` blocks of `crop` into `output`, `workers` at a time.
+
+    At most `workers` blocks are read at once and at most twice that are queued, so memory
+    stays a few blocks whatever the crop's size.
+    """
+
+    def copy_one(source_box: Box) -> CopyProgress:
+        data = read(source_box)
+        expected = source_box.size[::-1]
+        if data.shape != expected:
+            raise ValueError(f"{label}: read {data.shape} for a block of {expected} (z, y, x)")
+        relative = source_box.relative_to(crop.offset)
+        output[relative.zyx_slices()] = data
+        part = CopyProgress(blocks=1, digests=chunk_digests(data, relative, chunk))
+        part.statistics.add(data)
+        return part
+
+    total = CopyProgress()
+    started = last_report = time.monotonic()
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="em-crop") as pool:
+        pending: set[Future[CopyProgress]] = set()
+        queue = iter(planned)
+        while True:
+            while len(pending) < 2 * max(1, workers) and (box := next(queue, None)) is not None:
+                pending.add(pool.submit(copy_one, box))
+            if not pending:
+                break
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                total.merge(future.result())
+            now = time.monotonic()
+            if now - last_report >= 10 or total.blocks == len(planned):
+                last_report = now
+                rate = len(total.digests) / max(now - started, 1e-9)
+                log.info(
+                    f"{label}: {total.blocks} of {len(planned)} blocks, "
+                    f"{len(total.digests)} chunks ({rate:.0f}/s)"
+                )
+    return total
+
+
 def copy_crop(
     read: Callable[[Box], np.ndarray],
     crop: Box,
@@ -58,36 +149,14 @@ def copy_crop(
     output: zarr.Array,
     log: Logger,
     label: str,
+    workers: int = 1,
 ) -> CopyResult:
-    """Read `crop` from the source in `block`-sized pieces and write each into `output`."""
+    """Read the whole of `crop` from the source in `block`-sized pieces into `output`."""
     started = time.monotonic()
-    statistics = RunningStatistics()
-    digests: dict[ChunkIndex, str] = {}
-    planned = list(blocks(crop, block))
-    last_report = started
-    for done, source_box in enumerate(planned, start=1):
-        data = read(source_box)
-        expected = source_box.size[::-1]
-        if data.shape != expected:
-            raise ValueError(f"{label}: read {data.shape} for a block of {expected} (z, y, x)")
-        relative = source_box.relative_to(crop.offset)
-        output[relative.zyx_slices()] = data
-        statistics.add(data)
-        digests.update(chunk_digests(data, relative, chunk))
-        now = time.monotonic()
-        if now - last_report >= 10 or done == len(planned):
-            last_report = now
-            rate = len(digests) / max(now - started, 1e-9)
-            log.info(
-                f"{label}: {done} of {len(planned)} blocks, {len(digests)} chunks ({rate:.0f}/s)"
-            )
-    return CopyResult(
-        statistics=statistics.summary(),
-        content_digest=combine_digests(digests, crop.size[::-1], str(output.dtype)),
-        blocks=len(planned),
-        chunks=len(digests),
-        seconds=time.monotonic() - started,
+    progress = copy_blocks(
+        read, crop, chunk, list(blocks(crop, block)), output, log, label, workers
     )
+    return result_of(progress, crop, str(output.dtype), time.monotonic() - started)
 
 
 def stored_digest(array: zarr.Array, chunk: Vec) -> str:

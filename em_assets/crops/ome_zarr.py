@@ -14,6 +14,7 @@ import numcodecs
 import numpy as np
 import zarr
 from upath import UPath
+from zarr.errors import ContainsArrayError
 
 ARRAY_NAME = "s0"
 COMPRESSOR = numcodecs.Blosc(cname="zstd", clevel=5, shuffle=numcodecs.Blosc.BITSHUFFLE)
@@ -62,6 +63,30 @@ def create_image(path: UPath, spec: ImageSpec) -> zarr.Array:
     store, options = _location(path)
     group = zarr.open_group(store, mode="w", zarr_format=2, storage_options=options)
     group.attrs["multiscales"] = multiscales(spec)
+    return _create_array(group, spec)
+
+
+def ensure_image(path: UPath, spec: ImageSpec) -> zarr.Array:
+    """The image at `path`, created if absent, never wiped: the partitions of one crop all
+    call this, possibly at once, and one must not erase chunks another already wrote.
+
+    An existing image of another geometry is an error, not something to overwrite.
+    """
+    store, options = _location(path)
+    group = zarr.open_group(store, mode="a", zarr_format=2, storage_options=options)
+    group.attrs["multiscales"] = multiscales(spec)  # same content from every partition
+    try:
+        return _create_array(group, spec)
+    except ContainsArrayError:
+        array = group[ARRAY_NAME]
+    found = (tuple(array.shape), tuple(array.chunks), str(array.dtype))  # type: ignore[union-attr]
+    wanted = (spec.shape_zyx, spec.chunks_zyx, spec.dtype)
+    if found != wanted:
+        raise FileExistsError(f"{path} holds an image {found}, not the crop {wanted}")
+    return array  # type: ignore[return-value]
+
+
+def _create_array(group: zarr.Group, spec: ImageSpec) -> zarr.Array:
     return group.create_array(
         ARRAY_NAME,
         shape=spec.shape_zyx,

@@ -10,9 +10,10 @@ from dagster import MetadataValue
 from upath import UPath
 
 from em_assets.crops.copy import CopyResult, copy_crop
-from em_assets.crops.geometry import Box, Vec, block_shape
+from em_assets.crops.geometry import Box, Vec
 from em_assets.crops.ome_zarr import ARRAY_NAME, ImageSpec, central_slice, create_image, stored_size
 from em_assets.crops.placement import Placement, place_crop
+from em_assets.crops.resource import CropCopy
 from em_assets.crops.statistics import background_fraction
 from em_assets.crops.volume import VolumeLevel, corresponding_box, physical_offset, probe_level
 from em_assets.manifest.model import ContentStatistics, CropInfo, FileEntry, Manifest
@@ -21,9 +22,6 @@ from em_assets.manifest.verify import file_problems
 from em_assets.settings import ConfigurationError
 from em_assets.transfer.progress import Logger
 
-BLOCK_VOXELS = 256**3
-"""About 16 MiB of uint8 per block: large enough to amortise per-request overhead,
-small enough that a crop's peak memory stays a fraction of its decoded size."""
 STORE_PREFIX = "crop-"
 
 
@@ -116,31 +114,42 @@ def place(
     return place_crop(level.bounds, level.chunk, size, seed, background_of, log)
 
 
-def write_crop(
-    level: VolumeLevel,
-    placement: Placement,
-    store: UPath,
-    title: str,
-    log: Logger,
-    label: str,
-) -> CropOutcome:
-    """Copy the placed crop into a new OME-Zarr image at `store`."""
+def image_spec(level: VolumeLevel, placement: Placement, title: str) -> ImageSpec:
     box = placement.box
-    translation = physical_offset(level, box.offset)
-    spec = ImageSpec(
+    return ImageSpec(
         name=title,
         shape_zyx=box.size[::-1],  # type: ignore[arg-type]
         chunks_zyx=level.chunk[::-1],  # type: ignore[arg-type]
         dtype=str(level.dtype),
         voxel_size_nm=level.voxel_size_nm,
-        translation_nm=translation,
+        translation_nm=physical_offset(level, box.offset),
     )
+
+
+def write_crop(
+    level: VolumeLevel,
+    placement: Placement,
+    store: UPath,
+    title: str,
+    copier: CropCopy,
+    log: Logger,
+    label: str,
+) -> CropOutcome:
+    """Copy the placed crop into a new OME-Zarr image at `store`."""
+    spec = image_spec(level, placement, title)
     output = create_image(store, spec)
+    block = copier.block(level.chunk)
     result = copy_crop(
-        level.read, box, level.chunk, block_shape(level.chunk, BLOCK_VOXELS), output, log, label
+        level.read, placement.box, level.chunk, block, output, log, label, copier.workers
     )
+    return outcome_of(placement, result, store, spec)
+
+
+def outcome_of(
+    placement: Placement, result: CopyResult, store: UPath, spec: ImageSpec
+) -> CropOutcome:
     objects, stored_bytes = stored_size(store)
-    return CropOutcome(placement, result, store, objects, stored_bytes, translation)
+    return CropOutcome(placement, result, store, objects, stored_bytes, spec.translation_nm)
 
 
 def manifest_fields(

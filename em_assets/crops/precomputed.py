@@ -7,6 +7,7 @@ forbidden chunk is an error that names the region.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -43,15 +44,24 @@ def _open(cloudpath: str, mip: int, info: dict[str, Any] | None) -> CloudVolume:
 
 @dataclass
 class PrecomputedLevel:
-    """One mip of a precomputed image layer, as a `VolumeLevel`."""
+    """One mip of a precomputed image layer, as a `VolumeLevel`.
+
+    Blocks are read from several threads; each thread gets its own CloudVolume, since one
+    instance is not meant to serve concurrent reads.
+    """
 
     cloudpath: str
     mip: int
     info: dict[str, Any]
-    volume: CloudVolume = field(init=False, repr=False)
+    _local: threading.local = field(default_factory=threading.local, init=False, repr=False)
+
+    @property
+    def volume(self) -> CloudVolume:
+        if not hasattr(self._local, "volume"):
+            self._local.volume = _open(self.cloudpath, self.mip, self.info)
+        return self._local.volume
 
     def __post_init__(self) -> None:
-        self.volume = _open(self.cloudpath, self.mip, self.info)
         scale = self.info["scales"][self.mip]
         self.name = f"mip {self.mip} ({scale['key']})"
         self.bounds = Box(_vec(scale["voxel_offset"]), _vec(scale["size"]))

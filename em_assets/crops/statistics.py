@@ -53,6 +53,32 @@ class RunningStatistics:
         self.count += block.size
         self.background += background_voxels(block)
 
+    def merge(self, other: RunningStatistics) -> None:
+        self.minimum = min(self.minimum, other.minimum)
+        self.maximum = max(self.maximum, other.maximum)
+        self.total += other.total
+        self.count += other.count
+        self.background += other.background
+
+    def to_json(self) -> dict[str, float]:
+        return {
+            "minimum": self.minimum,
+            "maximum": self.maximum,
+            "total": self.total,
+            "count": self.count,
+            "background": self.background,
+        }
+
+    @classmethod
+    def from_json(cls, document: dict[str, float]) -> RunningStatistics:
+        return cls(
+            minimum=document["minimum"],
+            maximum=document["maximum"],
+            total=document["total"],
+            count=int(document["count"]),
+            background=int(document["background"]),
+        )
+
     def summary(self) -> dict[str, float]:
         return {
             "minimum": self.minimum,

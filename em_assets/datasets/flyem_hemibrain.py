@@ -1,7 +1,5 @@
 """FlyEM hemibrain: a seeded crop of the neuroglancer-precomputed EM volume, via cloud-volume."""
 
-from datetime import UTC, datetime
-
 from dagster import (
     AssetCheckResult,
     AssetExecutionContext,
@@ -14,11 +12,12 @@ from dagster import (
 from pydantic import Field
 
 from em_assets.crops import pipeline
+from em_assets.crops.dataset import CropDataset, CropSource, materialize_crop
 from em_assets.crops.precomputed import open_precomputed
+from em_assets.crops.resource import CropCopy
 from em_assets.manifest.checks import agrees_with_documentation, stored_data_intact
-from em_assets.manifest.materialization import materialization, settle
 from em_assets.manifest.metadata import static_metadata
-from em_assets.manifest.model import DatasetFacts, Manifest, build_manifest, version_digest
+from em_assets.manifest.model import DatasetFacts, Manifest, version_digest
 from em_assets.refresh.freshness import DATASET_FRESHNESS
 from em_assets.settings import ASSET_GROUP, GCS_POOL, HEMIBRAIN_URL, ConfigurationError
 from em_assets.sources import HemibrainVolume
@@ -67,7 +66,15 @@ def flyem_hemibrain(
     config: HemibrainConfig,
     storage: StorageRoot,
     hemibrain: HemibrainVolume,
+    crop_copy: CropCopy,
 ) -> MaterializeResult:
+    return materialize_crop(
+        DATASET, open_source(hemibrain, config), storage, crop_copy, context.log
+    )
+
+
+def open_source(hemibrain: HemibrainVolume, config: HemibrainConfig) -> CropSource:
+    """The layer's `info` and levels, and the requested crop, checked before any voxel moves."""
     cloudpath = hemibrain.validated_cloudpath()
     info, levels = open_precomputed(cloudpath, HEMIBRAIN_URL.name)
     if config.mip >= len(levels):
@@ -77,64 +84,27 @@ def flyem_hemibrain(
     level = levels[config.mip]
     size = (config.crop_size,) * 3
     pipeline.check_crop_fits(level, size, "crop_size")
-
-    source_version = version_digest(info)
-    previous = storage.stored_manifest(ASSET_NAME)
-    kept = pipeline.reusable_crop(
-        previous, source_version, level, size, config.seed, storage.base(), context.log
-    )
-    if kept is not None:
-        return materialization(
-            *settle(kept, previous),
-            payload_bytes=0,
-            thumbnail=pipeline.thumbnail(kept, storage.base()),
-        )
-    directory = storage.dataset_dir(ASSET_NAME)
-    placement = pipeline.place(level, levels, size, config.seed, context.log)
-    store = directory / pipeline.store_name(source_version, level, placement.box)
-    pipeline.remove_stale_stores(directory, pipeline.stores_to_keep(store, previous), context.log)
-    outcome = pipeline.write_crop(level, placement, store, FACTS.title, context.log, ASSET_NAME)
-
     info_url = f"{cloudpath.removeprefix('precomputed://')}/info"
-    voxel_source = f"precomputed info scales[{config.mip}].resolution ({info_url})"
-    manifest = build_manifest(
-        dataset=ASSET_NAME,
-        title=FACTS.title,
-        technique=FACTS.technique,
-        organism=FACTS.organism,
-        sample=FACTS.sample,
-        voxel_size_nm=list(level.voxel_size_nm),
-        voxel_size_source=voxel_source,
-        source_urls=[cloudpath.removeprefix("precomputed://"), info_url],
-        license=FACTS.license,
-        citation=FACTS.citation,
-        doi=FACTS.doi,
-        retrieved_at=datetime.now(UTC),
+    return CropSource(
+        level=level,
+        levels=list(levels),
+        version=version_digest(info),
+        size=size,
+        seed=config.seed,
         run_config=config.model_dump(),
-        source_version=source_version,
+        voxel_size_source=f"precomputed info scales[{config.mip}].resolution ({info_url})",
+        source_urls=[cloudpath.removeprefix("precomputed://"), info_url],
         provenance={
-            "voxel_size_nm": voxel_source,
-            "shape": "crop_size run config",
             "dtype": f"precomputed info data_type ({info_url})",
             "technique": "Scheffer et al. 2020",
             "organism": "Scheffer et al. 2020",
             "sample": "Scheffer et al. 2020",
-            "crop": "seeded placement on the source chunk grid, coarse-level background probe",
         },
-        **pipeline.manifest_fields(outcome, level, levels[0], storage.base()),
+        metadata={"sharded": MetadataValue.bool(level.sharded)},
     )
-    manifest, unchanged = settle(manifest, previous)
-    return materialization(
-        manifest,
-        unchanged,
-        thumbnail=pipeline.thumbnail(manifest, storage.base()),
-        payload_bytes=None,  # cloud-volume does not count bytes; chunks copied are shown instead
-        metadata={
-            "chunks_copied": MetadataValue.int(outcome.copy.chunks),
-            "sharded": MetadataValue.bool(level.sharded),
-            "copy_seconds": MetadataValue.float(round(outcome.copy.seconds, 3)),
-        },
-    )
+
+
+DATASET = CropDataset(ASSET_NAME, FACTS, open_source)
 
 
 def current_version(hemibrain: HemibrainVolume) -> str:

@@ -1,7 +1,5 @@
 """OpenOrganelle jrc_mus-liver: a seeded crop of the FIB-SEM OME-Zarr pyramid on public S3."""
 
-from datetime import UTC, datetime
-
 import zarr
 from dagster import (
     AssetCheckResult,
@@ -15,11 +13,12 @@ from dagster import (
 from pydantic import Field
 
 from em_assets.crops import pipeline
+from em_assets.crops.dataset import CropDataset, CropSource, materialize_crop
+from em_assets.crops.resource import CropCopy
 from em_assets.crops.zarr_source import ZarrLevel, open_multiscale
 from em_assets.manifest.checks import agrees_with_documentation, stored_data_intact
-from em_assets.manifest.materialization import materialization, settle
 from em_assets.manifest.metadata import static_metadata
-from em_assets.manifest.model import DatasetFacts, Manifest, build_manifest, version_digest
+from em_assets.manifest.model import DatasetFacts, Manifest, version_digest
 from em_assets.refresh.freshness import DATASET_FRESHNESS
 from em_assets.settings import ASSET_GROUP, OPENORGANELLE_URL, S3_JANELIA_POOL, ConfigurationError
 from em_assets.sources import OpenOrganelleStore
@@ -69,7 +68,14 @@ def openorganelle_jrc(
     config: OpenOrganelleConfig,
     storage: StorageRoot,
     openorganelle: OpenOrganelleStore,
+    crop_copy: CropCopy,
 ) -> MaterializeResult:
+    source = open_source(openorganelle, config)
+    return materialize_crop(DATASET, source, storage, crop_copy, context.log)
+
+
+def open_source(openorganelle: OpenOrganelleStore, config: OpenOrganelleConfig) -> CropSource:
+    """The EM pyramid's levels, and the requested crop, checked before any voxel moves."""
     group_url = f"{openorganelle.validated_url()}/{EM_ARRAY}"
     group, levels = open_multiscale(group_url, OPENORGANELLE_URL.name)
     by_name = {level.name: level for level in levels}
@@ -80,65 +86,26 @@ def openorganelle_jrc(
     level = by_name[config.scale]
     size = (config.crop_size,) * 3
     pipeline.check_crop_fits(level, size, "crop_size")
-
-    source_version = group_version(group, levels)
-    previous = storage.stored_manifest(ASSET_NAME)
-    kept = pipeline.reusable_crop(
-        previous, source_version, level, size, config.seed, storage.base(), context.log
-    )
-    if kept is not None:
-        return materialization(
-            *settle(kept, previous),
-            payload_bytes=0,
-            thumbnail=pipeline.thumbnail(kept, storage.base()),
-        )
-    directory = storage.dataset_dir(ASSET_NAME)
-    placement = pipeline.place(level, levels, size, config.seed, context.log)
-    store = directory / pipeline.store_name(source_version, level, placement.box)
-    pipeline.remove_stale_stores(directory, pipeline.stores_to_keep(store, previous), context.log)
-    outcome = pipeline.write_crop(level, placement, store, FACTS.title, context.log, ASSET_NAME)
-
-    voxel_source = (
-        f"{group_url}/.zattrs multiscales[0] dataset {level.name!r} scale "
-        "(coordinateTransformations)"
-    )
-    manifest = build_manifest(
-        dataset=ASSET_NAME,
-        title=FACTS.title,
-        technique=FACTS.technique,
-        organism=FACTS.organism,
-        sample=FACTS.sample,
-        voxel_size_nm=list(level.voxel_size_nm),
-        voxel_size_source=voxel_source,
-        source_urls=[group_url, f"{group_url}/{level.name}"],
-        license=FACTS.license,
-        citation=FACTS.citation,
-        doi=FACTS.doi,
-        retrieved_at=datetime.now(UTC),
+    return CropSource(
+        level=level,
+        levels=list(levels),
+        version=group_version(group, levels),
+        size=size,
+        seed=config.seed,
         run_config=config.model_dump(),
-        source_version=source_version,
+        voxel_size_source=(
+            f"{group_url}/.zattrs multiscales[0] dataset {level.name!r} scale "
+            "(coordinateTransformations)"
+        ),
+        source_urls=[group_url, f"{group_url}/{level.name}"],
         provenance={
-            "voxel_size_nm": voxel_source,
             "translation_nm": f"{group_url}/.zattrs multiscales translation of {level.name!r}",
             "dtype": f"{group_url}/{level.name}/.zarray",
             "technique": FACTS.homepage,
             "organism": FACTS.homepage,
             "sample": FACTS.homepage,
-            "crop": "seeded placement on the source chunk grid, coarse-level background probe",
         },
-        **pipeline.manifest_fields(outcome, level, levels[0], storage.base()),
-    )
-    manifest, unchanged = settle(manifest, previous)
-    return materialization(
-        manifest,
-        unchanged,
-        thumbnail=pipeline.thumbnail(manifest, storage.base()),
-        payload_bytes=None,  # zarr does not count bytes; chunks copied are shown instead
-        metadata={
-            "chunks_copied": MetadataValue.int(outcome.copy.chunks),
-            "source_chunks": MetadataValue.text(" × ".join(str(c) for c in level.chunk)),
-            "copy_seconds": MetadataValue.float(round(outcome.copy.seconds, 3)),
-        },
+        metadata={"source_chunks": MetadataValue.text(" × ".join(map(str, level.chunk)))},
     )
 
 
@@ -146,6 +113,9 @@ def group_version(group: zarr.Group, levels: list[ZarrLevel]) -> str:
     """The pyramid's version: its multiscales attributes and every level's array metadata."""
     arrays = {level.name: level.array.metadata.to_dict() for level in levels}
     return version_digest({"attrs": group.attrs.asdict(), "arrays": arrays})
+
+
+DATASET = CropDataset(ASSET_NAME, FACTS, open_source)
 
 
 def current_version(openorganelle: OpenOrganelleStore) -> str:

@@ -1,0 +1,210 @@
+"""The crop datasets' shared flow: open the source, reuse or place and copy, describe.
+
+A crop dataset module supplies only what is its own: how to open its source (and what
+that source says about itself) and its documented facts. Everything else, single step or
+partitioned across machines, goes through here, so both paths give the same manifest.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from dagster import MaterializeResult, MetadataValue
+from upath import UPath
+
+from em_assets.crops import pipeline
+from em_assets.crops.copy import CopyProgress, copy_blocks, result_of
+from em_assets.crops.geometry import Box, Vec, blocks
+from em_assets.crops.ome_zarr import ensure_image
+from em_assets.crops.placement import Placement
+from em_assets.crops.resource import CropCopy
+from em_assets.crops.volume import VolumeLevel
+from em_assets.manifest.materialization import materialization, settle
+from em_assets.manifest.model import DatasetFacts, Manifest, build_manifest
+from em_assets.storage.root import StorageRoot
+from em_assets.transfer.progress import Logger
+
+
+@dataclass(frozen=True)
+class CropSource:
+    """An opened source volume, the crop asked of it, and where its values come from."""
+
+    level: VolumeLevel
+    levels: list[VolumeLevel]
+    version: str
+    size: Vec
+    seed: int
+    run_config: dict[str, Any]
+    voxel_size_source: str
+    source_urls: list[str]
+    provenance: dict[str, str]
+    metadata: dict[str, MetadataValue] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CropDataset:
+    name: str
+    facts: DatasetFacts
+    open: Callable[..., CropSource]
+    """(source resource, run config) -> CropSource; validates the request first."""
+
+
+class PartitionMismatchError(RuntimeError):
+    """The partitions of one crop do not describe the same crop."""
+
+
+def materialize_crop(
+    dataset: CropDataset, source: CropSource, storage: StorageRoot, copier: CropCopy, log: Logger
+) -> MaterializeResult:
+    """The single-step crop: reuse the stored one if it still holds, else place and copy."""
+    root = storage.base()
+    previous = storage.stored_manifest(dataset.name)
+    kept = pipeline.reusable_crop(
+        previous, source.version, source.level, source.size, source.seed, root, log
+    )
+    if kept is not None:
+        return materialization(
+            *settle(kept, previous), payload_bytes=0, thumbnail=pipeline.thumbnail(kept, root)
+        )
+    placement = pipeline.place(source.level, source.levels, source.size, source.seed, log)
+    directory = storage.dataset_dir(dataset.name)
+    store = directory / pipeline.store_name(source.version, source.level, placement.box)
+    pipeline.remove_stale_stores(directory, pipeline.stores_to_keep(store, previous), log)
+    outcome = pipeline.write_crop(
+        source.level, placement, store, dataset.facts.title, copier, log, dataset.name
+    )
+    return describe(dataset, source, outcome, storage, previous)
+
+
+def describe(
+    dataset: CropDataset,
+    source: CropSource,
+    outcome: pipeline.CropOutcome,
+    storage: StorageRoot,
+    previous: Manifest | None,
+) -> MaterializeResult:
+    root = storage.base()
+    facts = dataset.facts
+    manifest = build_manifest(
+        dataset=dataset.name,
+        title=facts.title,
+        technique=facts.technique,
+        organism=facts.organism,
+        sample=facts.sample,
+        voxel_size_nm=list(source.level.voxel_size_nm),
+        voxel_size_source=source.voxel_size_source,
+        source_urls=source.source_urls,
+        license=facts.license,
+        citation=facts.citation,
+        doi=facts.doi,
+        retrieved_at=datetime.now(UTC),
+        run_config=source.run_config,
+        source_version=source.version,
+        provenance={
+            **source.provenance,
+            "voxel_size_nm": source.voxel_size_source,
+            "shape": "crop_size run config",
+            "crop": "seeded placement on the source chunk grid, coarse-level background probe",
+        },
+        **pipeline.manifest_fields(outcome, source.level, source.levels[0], root),
+    )
+    manifest, unchanged = settle(manifest, previous)
+    return materialization(
+        manifest,
+        unchanged,
+        payload_bytes=None,  # the readers do not count bytes; chunks copied are shown instead
+        thumbnail=pipeline.thumbnail(manifest, root),
+        metadata={
+            "chunks_copied": MetadataValue.int(outcome.copy.chunks),
+            "blocks_copied": MetadataValue.int(outcome.copy.blocks),
+            "copy_seconds": MetadataValue.float(round(outcome.copy.seconds, 3)),
+            **source.metadata,
+        },
+    )
+
+
+def copy_partition(
+    dataset: CropDataset,
+    source: CropSource,
+    storage: StorageRoot,
+    copier: CropCopy,
+    partition: int,
+    partitions: int,
+    log: Logger,
+) -> dict[str, Any]:
+    """Copy this partition's share of the crop's blocks into the one shared store.
+
+    Placement is a pure function of the seed and the source, so every partition (on any
+    machine) finds the same crop and the same store, and writes disjoint whole chunks.
+    """
+    started = time.monotonic()
+    placement = pipeline.place(source.level, source.levels, source.size, source.seed, log)
+    store = storage.dataset_dir(dataset.name) / pipeline.store_name(
+        source.version, source.level, placement.box
+    )
+    output = ensure_image(store, pipeline.image_spec(source.level, placement, dataset.facts.title))
+    mine = [
+        block
+        for index, block in enumerate(blocks(placement.box, copier.block(source.level.chunk)))
+        if index % partitions == partition
+    ]
+    progress = copy_blocks(
+        source.level.read, placement.box, source.level.chunk, mine, output, log,
+        f"{dataset.name}[{partition}]", copier.workers,
+    )  # fmt: skip
+    return {
+        "store": store.name,
+        "source_version": source.version,
+        "offset": list(placement.box.offset),
+        "size": list(placement.box.size),
+        "placement": placement.description,
+        "estimated_background": placement.estimated_background,
+        "progress": progress.to_json(),
+        "seconds": time.monotonic() - started,
+    }
+
+
+def assemble(
+    dataset: CropDataset,
+    source: CropSource,
+    partials: Mapping[str, dict[str, Any]],
+    storage: StorageRoot,
+) -> MaterializeResult:
+    """One manifest from the partitions' shares, once they cover the crop exactly."""
+    keys = {
+        (p["store"], p["source_version"], tuple(p["offset"]), tuple(p["size"]))
+        for p in partials.values()
+    }
+    if len(keys) != 1:
+        raise PartitionMismatchError(
+            f"{dataset.name}: partitions describe {len(keys)} different crops (the source or "
+            "the config changed between them); materialize all partitions again"
+        )
+    store_name, version, offset, size = keys.pop()
+    if version != source.version:
+        raise PartitionMismatchError(
+            f"{dataset.name}: partitions were copied from source version {version}, the "
+            f"source is now {source.version}; materialize all partitions again"
+        )
+    first = next(iter(partials.values()))
+    box = Box(offset, size)  # type: ignore[arg-type]
+    placement = Placement(box, source.seed, first["placement"], first["estimated_background"])
+    progress = CopyProgress()
+    for partial in partials.values():
+        progress.merge(CopyProgress.from_json(partial["progress"]))
+    expected_chunks = len(list(blocks(Box((0, 0, 0), box.size), source.level.chunk)))
+    if len(progress.digests) != expected_chunks:
+        raise PartitionMismatchError(
+            f"{dataset.name}: partitions copied {len(progress.digests)} of {expected_chunks} "
+            "chunks; materialize the missing partitions"
+        )
+    seconds = sum(p["seconds"] for p in partials.values())
+    result = result_of(progress, box, str(source.level.dtype), seconds)
+    store: UPath = storage.dataset_dir(dataset.name) / store_name
+    spec = pipeline.image_spec(source.level, placement, dataset.facts.title)
+    outcome = pipeline.outcome_of(placement, result, store, spec)
+    return describe(dataset, source, outcome, storage, storage.stored_manifest(dataset.name))
