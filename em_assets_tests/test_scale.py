@@ -108,15 +108,15 @@ def set_pool_limit(base: Path, pool: str, limit: int) -> None:
 
 
 def ebi_transfers_at_once(server, base: Path) -> int:
-    """Both EBI-backed assets in one run, every EBI response slowed so overlaps would show."""
-    server.inject(Fault("stall", seconds=0.3, times=-1))
+    """Both EBI-backed assets in one run, every EBI transfer slowed so overlaps would show."""
+    server.inject(Fault("slow", seconds=0.3, times=-1))
     server.reset_counters()
     completed = run_cli(
         ["dagster", "asset", "materialize", "-m", "em_assets", "--select", "empiar_11759,idr_0086"],
         base,
     )
     assert completed.returncode == 0, completed.stderr[-4000:]
-    return server.state.max_in_flight
+    return server.state.max_transfers
 
 
 @pytest.mark.parametrize(("limit", "expected"), [(1, 1), (None, 2)])

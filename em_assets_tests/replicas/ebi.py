@@ -44,12 +44,16 @@ def image_data(shape_zyx: tuple[int, int, int] = XY_SHAPE) -> dict:
     }
 
 
-def serve_idr(server: ReplicaHTTPServer) -> dict[str, bytes]:
+def idr_files() -> dict[str, bytes]:
     rng = np.random.default_rng(86)
-    files = {
+    return {
         IDR_XY: tiff_stack(rng.integers(0, 256, XY_SHAPE, dtype=np.uint8)),
         IDR_XZ: tiff_stack(rng.integers(0, 256, XZ_SHAPE, dtype=np.uint8)),
     }
+
+
+def serve_idr(server: ReplicaHTTPServer) -> dict[str, bytes]:
+    files = idr_files()
     for name, body in files.items():
         server.put(IDR_DIRECTORY + name, body, content_type="image/tiff")
     server.put(IDR_IMAGE_PATH, json.dumps(image_data()).encode(), content_type="application/json")

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
+import mimetypes
 import os
 import socket
 import threading
@@ -26,6 +28,8 @@ from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 
 PIECE = 1024 * 1024
+CONTROL_PATH = "/_replica/counters"
+"""GET: the counters as JSON; DELETE: reset them. For a replica running in another process."""
 
 
 @dataclass
@@ -57,7 +61,8 @@ class Fault:
     kinds: "status" (answer `status`, with `retry_after`), "cut" (send `after_bytes` of the
     body, then drop the connection), "ignore_range" (200 with the whole body), "bad_range"
     (206 whose Content-Range starts elsewhere), "body" (200 with `body` as `content_type`),
-    "stall" (wait `seconds` before answering).
+    "stall" (wait `seconds` before answering), "slow" (send the headers, then wait `seconds`
+    before the body: a transfer that takes at least that long).
     """
 
     kind: str
@@ -81,8 +86,9 @@ class ReplicaState:
         self.payload_bytes = 0
         self.payload_by_path: dict[str, int] = defaultdict(int)
         self.requests: list[tuple[str, str, dict[str, str]]] = []
-        self.in_flight = 0
-        self.max_in_flight = 0
+        self.transfers = 0
+        self.max_transfers = 0
+        """Bodies being sent at once (from a GET's headers to its last byte), at most."""
         self.directory: Path | None = None
 
     def take_fault(self, path: str, method: str) -> Fault | None:
@@ -100,15 +106,26 @@ class ReplicaState:
         with self.lock:
             found = self.resources.get(path)
         if found is None and self.directory is not None:
-            candidate = (self.directory / path.lstrip("/")).resolve()
-            if candidate.is_file() and self.directory.resolve() in candidate.parents:
-                stat = candidate.stat()
-                found = Resource(
-                    candidate,
-                    etag=f'"{stat.st_size:x}-{int(stat.st_mtime_ns):x}"',
-                    last_modified=stat.st_mtime,
-                )
+            found = self._file_resource(path)
         return found
+
+    def _file_resource(self, path: str) -> Resource | None:
+        """A file under the served directory; a directory answers with its `index.*` file."""
+        assert self.directory is not None
+        root = self.directory.resolve()
+        candidate = (root / path.lstrip("/")).resolve()
+        if candidate.is_dir():
+            candidate = next(iter(sorted(candidate.glob("index.*"))), candidate)
+        if not candidate.is_file() or root not in candidate.parents:
+            return None
+        stat = candidate.stat()
+        content_type = mimetypes.guess_type(candidate.name)[0] or "application/octet-stream"
+        return Resource(
+            candidate,
+            content_type=content_type,
+            etag=f'"{stat.st_size:x}-{int(stat.st_mtime_ns):x}"',
+            last_modified=stat.st_mtime,
+        )
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -124,20 +141,26 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self._serve(send_body=True)
 
+    def do_DELETE(self) -> None:
+        if unquote(urlsplit(self.path).path) == CONTROL_PATH:
+            self.server.reset_counters()
+            self._respond(204, {}, b"", 0)
+        else:
+            self._respond(405, {}, b"", 0)
+
     def _serve(self, send_body: bool) -> None:
         state = self.server.state
         path = unquote(urlsplit(self.path).path)
+        if path == CONTROL_PATH:
+            body = json.dumps(self.server.counters()).encode()
+            self._respond(200, {"Content-Type": "application/json"}, body, len(body))
+            return
         with state.lock:
             state.requests.append((self.command, path, dict(self.headers.items())))
-            state.in_flight += 1
-            state.max_in_flight = max(state.max_in_flight, state.in_flight)
         try:
             self._answer(state, path, send_body)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
-        finally:
-            with state.lock:
-                state.in_flight -= 1
 
     def _answer(self, state: ReplicaState, path: str, send_body: bool) -> None:
         fault = state.take_fault(path, self.command)
@@ -202,8 +225,18 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if not send_body:
             return
-        limit = fault.after_bytes if fault and fault.kind == "cut" else length
-        sent = self._send_body(resource, start, min(limit, length))
+        with state.lock:
+            state.transfers += 1
+            state.max_transfers = max(state.max_transfers, state.transfers)
+        try:
+            if fault and fault.kind == "slow":
+                self.wfile.flush()
+                time.sleep(fault.seconds)
+            limit = fault.after_bytes if fault and fault.kind == "cut" else length
+            sent = self._send_body(resource, start, min(limit, length))
+        finally:
+            with state.lock:
+                state.transfers -= 1
         with state.lock:
             state.payload_bytes += sent
             state.payload_by_path[path] += sent
@@ -305,7 +338,16 @@ class ReplicaHTTPServer(ThreadingHTTPServer):
             self.state.payload_bytes = 0
             self.state.payload_by_path.clear()
             self.state.requests.clear()
-            self.state.max_in_flight = 0
+            self.state.max_transfers = 0
+
+    def counters(self) -> dict:
+        with self.state.lock:
+            return {
+                "payload_bytes": self.state.payload_bytes,
+                "payload_by_path": dict(self.state.payload_by_path),
+                "requests": len(self.state.requests),
+                "max_transfers": self.state.max_transfers,
+            }
 
     def requests_for(self, path: str, method: str = "GET") -> list[dict[str, str]]:
         with self.state.lock:

@@ -25,29 +25,36 @@ class S3Replica:
         self.server.stop()
 
     def client(self):
-        return boto3.client(
-            "s3",
-            endpoint_url=self.endpoint_url,
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
+        return client_for(self.endpoint_url)
 
     def create_bucket(self, name: str, public: bool = False, listable: bool = True) -> None:
-        """A bucket; `public` ones are readable anonymously, and listable only if asked."""
-        client = self.client()
-        client.create_bucket(Bucket=name)
-        if public:
-            actions = PUBLIC_READ_ACTIONS + (["s3:ListBucket"] if listable else [])
-            policy = {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Effect": "Allow",
-                        "Principal": "*",
-                        "Action": actions,
-                        "Resource": [f"arn:aws:s3:::{name}", f"arn:aws:s3:::{name}/*"],
-                    }
-                ],
-            }
-            client.put_bucket_policy(Bucket=name, Policy=json.dumps(policy))
+        create_bucket(self.client(), name, public, listable)
+
+
+def client_for(endpoint_url: str):
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+def create_bucket(client, name: str, public: bool = False, listable: bool = True) -> None:
+    """A bucket; `public` ones are readable anonymously, and listable only if asked."""
+    client.create_bucket(Bucket=name)
+    if public:
+        actions = PUBLIC_READ_ACTIONS + (["s3:ListBucket"] if listable else [])
+        policy = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": "*",
+                    "Action": actions,
+                    "Resource": [f"arn:aws:s3:::{name}", f"arn:aws:s3:::{name}/*"],
+                }
+            ],
+        }
+        client.put_bucket_policy(Bucket=name, Policy=json.dumps(policy))
