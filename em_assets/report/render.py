@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import io
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from em_assets.report.findings import Report
 from em_assets.transfer.progress import human_bytes
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 COLUMNS = [
     "dataset", "technique", "technique_group", "organism", "sample", "voxel_x_nm",
@@ -18,6 +21,10 @@ COLUMNS = [
 
 def comparison_table(report: Report) -> pd.DataFrame:
     """One row per dataset, the columns of the comparison."""
+    # Imported here: pandas adds ~30 MB to every process that loads the code location,
+    # including each download step; only the report needs it.
+    import pandas as pd
+
     records = []
     for name, row in report.datasets.items():
         x, y, z = row.voxel_size_nm
