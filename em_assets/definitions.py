@@ -9,6 +9,7 @@ from em_assets.datasets import (
     idr_0086,
     openorganelle_jrc,
 )
+from em_assets.execution import in_process_or_multiprocess
 from em_assets.refresh.schedule import build_refresh_schedule
 from em_assets.refresh.source_check import source_check
 from em_assets.report import asset as report
@@ -37,6 +38,7 @@ CHECKS = [
 defs = Definitions(
     assets=ASSETS,
     asset_checks=CHECKS,
+    executor=in_process_or_multiprocess,
     schedules=[build_refresh_schedule()],
     sensors=[source_check],
     resources=default_resources(),

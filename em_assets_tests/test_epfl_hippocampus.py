@@ -197,6 +197,7 @@ def test_cli_materializes_and_records_metadata_in_the_instance(
         tmp_path,
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
+    assert "Executing steps in process" in completed.stderr  # one process unless asked
     stored = storage_root / "epfl_hippocampus" / "training.tif"
     assert sha256(stored.read_bytes()) == sha256(served["training.tif"])
     metadata = materialization_metadata(tmp_path, "epfl_hippocampus")

@@ -34,6 +34,8 @@ from em_assets_tests.helpers import dagster_home, run_cli
 from em_assets_tests.replicas.http_server import Fault
 
 DATASETS = ["epfl_hippocampus", "flyem_hemibrain", "empiar_11759", "idr_0086", "openorganelle_jrc"]
+MULTIPROCESS = {"execution": {"config": {"multiprocess": {}}}}
+"""Steps in separate processes, as distributed executors run them (the default is one)."""
 FAKE_KEY_ID = "AKIAEMASSETSFAKE7Q2X"
 FAKE_SECRET = "em-assets-fake-secret-3b9f0c1e"
 
@@ -41,7 +43,7 @@ FAKE_SECRET = "em-assets-fake-secret-3b9f0c1e"
 def materialize_everything(base: Path) -> None:
     completed = run_cli(
         ["dagster", "asset", "materialize", "-m", "em_assets", "--select", "*consolidated_report",
-         "--config-json", json.dumps(SMALL_CROPS)],
+         "--config-json", json.dumps({**SMALL_CROPS, **MULTIPROCESS})],
         base,
     )  # fmt: skip
     assert completed.returncode == 0, completed.stderr[-4000:]
@@ -112,7 +114,17 @@ def ebi_transfers_at_once(server, base: Path) -> int:
     server.inject(Fault("slow", seconds=0.3, times=-1))
     server.reset_counters()
     completed = run_cli(
-        ["dagster", "asset", "materialize", "-m", "em_assets", "--select", "empiar_11759,idr_0086"],
+        [
+            "dagster",
+            "asset",
+            "materialize",
+            "-m",
+            "em_assets",
+            "--select",
+            "empiar_11759,idr_0086",
+            "--config-json",
+            json.dumps(MULTIPROCESS),
+        ],
         base,
     )
     assert completed.returncode == 0, completed.stderr[-4000:]
@@ -134,7 +146,7 @@ def test_partitioned_crop_on_s3_equals_the_single_step_crop(
 ):
     s3_replica.create_bucket("em-crops")
     crop = {"config": {"crop_size": 128, "seed": 5}}
-    copier = CropCopy(block_edge=64, workers=2)  # 8 blocks: one per partition
+    copier = CropCopy(block_voxels=64**3, workers=2)  # 8 blocks: one per partition
 
     def resources() -> dict:
         return {**default_resources(), "crop_copy": copier}
@@ -181,7 +193,7 @@ def test_assembling_with_a_partition_missing_is_refused(hemibrain_replica, stora
         HemibrainVolume(cloudpath=os.environ["EM_HEMIBRAIN_URL"]), config
     )
     storage = StorageRoot(root=str(storage_root))
-    copier = CropCopy(block_edge=64, workers=1)
+    copier = CropCopy(block_voxels=64**3, workers=1)
     log = logging.getLogger("test")
     shares = {
         str(k): copy_partition(hemibrain_dataset.DATASET, source, storage, copier, k, 8, log)

@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import zarr
 
-from em_assets.crops.geometry import Box, Vec, blocks
+from em_assets.crops.geometry import Box, Vec, block_shape, blocks
 from em_assets.crops.statistics import RunningStatistics
 from em_assets.transfer.progress import Logger
 
 ChunkIndex = tuple[int, int, int]
+VERIFY_BLOCK_VOXELS = 256**3
 
 
 @dataclass
@@ -159,11 +160,18 @@ def copy_crop(
     return result_of(progress, crop, str(output.dtype), time.monotonic() - started)
 
 
-def stored_digest(array: zarr.Array, chunk: Vec) -> str:
-    """Recompute the content digest of a stored crop, one output chunk at a time."""
+def stored_digest(array: zarr.Array, chunk: Vec, block: Vec | None = None, workers: int = 2) -> str:
+    """Recompute the content digest of a stored crop: whole blocks are read (few, large
+    reads), digested chunk by chunk, a few blocks at a time."""
     shape_zyx = array.shape
     whole = Box((0, 0, 0), (shape_zyx[2], shape_zyx[1], shape_zyx[0]))
+    step = block or block_shape(chunk, VERIFY_BLOCK_VOXELS)
+
+    def digest_block(box: Box) -> dict[ChunkIndex, str]:
+        return chunk_digests(np.asarray(array[box.zyx_slices()]), box, chunk)
+
     digests: dict[ChunkIndex, str] = {}
-    for piece in blocks(whole, chunk):
-        digests.update(chunk_digests(array[piece.zyx_slices()], piece, chunk))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="em-verify") as pool:
+        for part in pool.map(digest_block, blocks(whole, step)):
+            digests.update(part)
     return combine_digests(digests, shape_zyx, str(array.dtype))

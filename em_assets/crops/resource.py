@@ -9,12 +9,17 @@ from em_assets.crops.geometry import Vec, block_shape
 
 
 class CropCopy(ConfigurableResource):
-    """Crops larger than one block are split into chunk-aligned blocks copied in parallel."""
+    """Crops larger than one block are split into chunk-aligned blocks copied in parallel.
 
-    block_edge: int = Field(
-        default=256, gt=0, description="voxels per block edge, rounded down to whole chunks"
+    The defaults were measured (benchmarks/results.md): on 2 cores, two workers on blocks
+    of 8 Mi voxels copy a 1000³ crop within a few percent of the fastest setting measured,
+    while the whole run stays under 40 % of the crop's decoded size.
+    """
+
+    block_voxels: int = Field(
+        default=2**23, gt=0, description="voxels per block (whole source chunks, at least one)"
     )
-    workers: int = Field(default=4, ge=1, description="blocks copied at once within a step")
+    workers: int = Field(default=2, ge=1, description="blocks copied at once within a step")
 
     def block(self, chunk: Vec) -> Vec:
-        return block_shape(chunk, self.block_edge**3)
+        return block_shape(chunk, self.block_voxels)
