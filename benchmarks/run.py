@@ -357,6 +357,9 @@ def main() -> None:
     document = (
         f"# Benchmark results\n\n{stamp}; {machine()}; mode: {mode}.\n\n{results.markdown()}\n"
     )
+    analysis = HERE / "analysis.md"  # the hand-written reading of the numbers, kept with them
+    if not args.smoke and analysis.exists():
+        document += "\n" + analysis.read_text()
     args.output.write_text(document)
     print(f"\nwritten to {args.output}")
     if not args.work:
