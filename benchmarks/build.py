@@ -8,7 +8,6 @@ The OpenOrganelle pyramid goes into the S3 replica.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numcodecs
@@ -135,8 +134,3 @@ def write_zarr_pyramid(url: str, options: dict, edge: int, levels: int = 3) -> N
             "datasets": datasets,
         }
     ]
-
-
-def disk_free(path: Path) -> int:
-    stat = os.statvfs(path)
-    return stat.f_bavail * stat.f_frsize

@@ -82,6 +82,12 @@ REFRESH_CRON = EnvSetting(
     "cron schedule of the full refresh (default: Mondays 04:00 UTC)",
 )
 
+CROP_PARTITIONS = EnvSetting(
+    "EM_CROP_PARTITIONS",
+    "8",
+    "partitions per crop in the scale-out definitions (em_assets.scale_out)",
+)
+
 ALL_SETTINGS = (
     ASSETS_ROOT,
     EPFL_URL,
@@ -91,6 +97,7 @@ ALL_SETTINGS = (
     IDR_URL,
     OPENORGANELLE_URL,
     REFRESH_CRON,
+    CROP_PARTITIONS,
 )
 
 

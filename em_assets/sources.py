@@ -45,14 +45,12 @@ class HemibrainVolume(ConfigurableResource):
         self.validated_cloudpath()
 
     def validated_cloudpath(self) -> str:
+        """A `precomputed://` path cloud-volume can open: over http(s), gs:// or s3://."""
         path = self.cloudpath.strip().rstrip("/")
-        inner = path.removeprefix("precomputed://")
-        scheme = urlsplit(inner).scheme
-        if scheme in ("http", "https"):
-            require_http_url(inner, HEMIBRAIN_URL.name)
-        elif scheme not in ("gs", "s3", "file") or (
-            not urlsplit(inner).netloc and scheme != "file"
-        ):
+        inner = urlsplit(path.removeprefix("precomputed://"))
+        if inner.scheme in ("http", "https"):
+            require_http_url(inner.geturl(), HEMIBRAIN_URL.name)
+        elif inner.scheme not in ("gs", "s3") or not inner.netloc:
             raise ConfigurationError(
                 f"{HEMIBRAIN_URL.name}={self.cloudpath!r} is not a cloud-volume path; use "
                 "precomputed://https://HOST/PATH, gs://BUCKET/PATH or s3://BUCKET/PATH."

@@ -31,15 +31,6 @@ class Box:
     def end(self) -> Vec:
         return add(self.offset, self.size)
 
-    @property
-    def voxels(self) -> int:
-        return self.size[0] * self.size[1] * self.size[2]
-
-    def contains(self, other: Box) -> bool:
-        return all(
-            self.offset[i] <= other.offset[i] and other.end[i] <= self.end[i] for i in range(3)
-        )
-
     def relative_to(self, origin: Vec) -> Box:
         return Box(sub(self.offset, origin), self.size)
 

@@ -34,8 +34,3 @@ def file_entry(
         shape=shape,
         dtype=dtype,
     )
-
-
-def files_version(entries: list[FileEntry]) -> list[list[object]]:
-    """What identifies the source versions of downloaded files, for `source_version`."""
-    return [[e.path, e.etag, e.last_modified, e.bytes] for e in entries]

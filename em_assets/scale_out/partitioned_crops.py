@@ -7,8 +7,6 @@ then merges the shares into the manifest the single-step asset would have writte
 Give both assets the same run config.
 """
 
-import os
-
 from dagster import (
     AssetExecutionContext,
     AssetIn,
@@ -24,19 +22,23 @@ from em_assets.datasets import openorganelle_jrc as openorganelle_dataset
 from em_assets.datasets.flyem_hemibrain import HemibrainConfig
 from em_assets.datasets.openorganelle_jrc import OpenOrganelleConfig
 from em_assets.refresh.freshness import DATASET_FRESHNESS
-from em_assets.settings import ASSET_GROUP, GCS_POOL, S3_JANELIA_POOL, ConfigurationError
+from em_assets.settings import (
+    ASSET_GROUP,
+    CROP_PARTITIONS,
+    GCS_POOL,
+    S3_JANELIA_POOL,
+    ConfigurationError,
+)
 from em_assets.sources import HemibrainVolume, OpenOrganelleStore
 from em_assets.storage.root import StorageRoot
-
-PARTITIONS_VARIABLE = "EM_CROP_PARTITIONS"
 
 
 def block_partitions() -> StaticPartitionsDefinition:
     """`EM_CROP_PARTITIONS` shares (default 8), fixed when the definitions load."""
-    value = os.environ.get(PARTITIONS_VARIABLE, "8")
+    value = CROP_PARTITIONS.value()
     if not value.isdigit() or not 1 <= int(value) <= 4096:
         raise ConfigurationError(
-            f"{PARTITIONS_VARIABLE}={value!r} must be a whole number from 1 to 4096"
+            f"{CROP_PARTITIONS.name}={value!r} must be a whole number from 1 to 4096"
         )
     return StaticPartitionsDefinition([str(index) for index in range(int(value))])
 

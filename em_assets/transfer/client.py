@@ -1,6 +1,6 @@
 """One HTTP session for all sources: identification, timeouts, and retries by the policy.
 
-Small documents (JSON, listings) are fetched whole with `fetch_bytes`; large files go
+Small documents (JSON, listings) are fetched whole with `request`; large files go
 through `engine.fetch_file`, which uses `open` and `Attempts` to resume mid-body.
 """
 
@@ -234,9 +234,6 @@ class HttpClient:
         if response.status_code in (405, 501):
             return None
         return RemoteVersion.from_headers(response.headers)
-
-    def fetch_bytes(self, url: str, *, what: str) -> bytes:
-        return self.request("GET", url, what=what).content
 
     def fetch_text(self, url: str, *, what: str) -> str:
         response = self.request("GET", url, what=what)

@@ -329,10 +329,6 @@ class ReplicaHTTPServer(ThreadingHTTPServer):
         with self.state.lock:
             self.state.faults[path].append(fault)
 
-    def clear_faults(self) -> None:
-        with self.state.lock:
-            self.state.faults.clear()
-
     def reset_counters(self) -> None:
         with self.state.lock:
             self.state.payload_bytes = 0
