@@ -13,7 +13,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from dagster import MaterializeResult, MetadataValue
+from dagster import (
+    AssetCheckResult,
+    AssetChecksDefinition,
+    MaterializeResult,
+    MetadataValue,
+    asset_check,
+)
 from upath import UPath
 
 from em_assets.crops import pipeline
@@ -23,7 +29,9 @@ from em_assets.crops.ome_zarr import ensure_image
 from em_assets.crops.placement import Placement
 from em_assets.crops.resource import CropCopy
 from em_assets.crops.volume import VolumeLevel
+from em_assets.manifest.checks import agrees_with_documentation, stored_data_intact
 from em_assets.manifest.materialization import materialization, settle
+from em_assets.manifest.metadata import format_voxel_size
 from em_assets.manifest.model import DatasetFacts, Manifest, build_manifest
 from em_assets.storage.root import StorageRoot
 from em_assets.transfer.progress import Logger
@@ -208,3 +216,41 @@ def assemble(
     spec = pipeline.image_spec(source.level, placement, dataset.facts.title)
     outcome = pipeline.outcome_of(placement, result, store, spec)
     return describe(dataset, source, outcome, storage, storage.stored_manifest(dataset.name))
+
+
+def crop_checks(
+    dataset: CropDataset, prefix: str, finest_level: str
+) -> list[AssetChecksDefinition]:
+    """The two checks every crop carries: the stored crop still reads back as recorded
+    (blocking), and the source's finest voxel size is the documented one (WARN)."""
+    documented = format_voxel_size(dataset.facts.documented_voxel_size_nm)
+
+    @asset_check(
+        asset=dataset.name,
+        name=f"{prefix}_crop_intact",
+        blocking=True,
+        description="The crop reads back with its recorded shape, dtype and voxel content digest.",
+    )
+    def crop_intact(storage: StorageRoot) -> AssetCheckResult:
+        return stored_data_intact(storage.base(), _stored(storage, dataset.name))
+
+    @asset_check(
+        asset=dataset.name,
+        name=f"{prefix}_voxel_size_documented",
+        description=f"The source's finest voxel size is the documented {documented} (WARN if not).",
+    )
+    def voxel_size_documented(storage: StorageRoot) -> AssetCheckResult:
+        crop = _stored(storage, dataset.name).crop
+        assert crop is not None, f"a {dataset.name} manifest always records its crop"
+        return agrees_with_documentation(
+            crop.source_base_voxel_size_nm, finest_level, dataset.facts
+        )
+
+    return [crop_intact, voxel_size_documented]
+
+
+def _stored(storage: StorageRoot, name: str) -> Manifest:
+    manifest = storage.stored_manifest(name)
+    if manifest is None:
+        raise FileNotFoundError(f"{name} has no stored manifest under {storage.base()}")
+    return manifest

@@ -1,23 +1,20 @@
 """FlyEM hemibrain: a seeded crop of the neuroglancer-precomputed EM volume, via cloud-volume."""
 
 from dagster import (
-    AssetCheckResult,
     AssetExecutionContext,
     Config,
     MaterializeResult,
     MetadataValue,
     asset,
-    asset_check,
 )
 from pydantic import Field
 
 from em_assets.crops import pipeline
-from em_assets.crops.dataset import CropDataset, CropSource, materialize_crop
+from em_assets.crops.dataset import CropDataset, CropSource, crop_checks, materialize_crop
 from em_assets.crops.precomputed import open_precomputed
 from em_assets.crops.resource import CropCopy
-from em_assets.manifest.checks import agrees_with_documentation, stored_data_intact
 from em_assets.manifest.metadata import static_metadata
-from em_assets.manifest.model import DatasetFacts, Manifest, version_digest
+from em_assets.manifest.model import DatasetFacts, version_digest
 from em_assets.refresh.freshness import DATASET_FRESHNESS
 from em_assets.settings import ASSET_GROUP, GCS_POOL, HEMIBRAIN_URL, ConfigurationError
 from em_assets.sources import HemibrainVolume
@@ -113,22 +110,6 @@ def current_version(hemibrain: HemibrainVolume) -> str:
     return version_digest(info)
 
 
-@asset_check(
-    asset=flyem_hemibrain,
-    blocking=True,
-    description="The crop reads back with its recorded shape, dtype and voxel content digest.",
+hemibrain_crop_intact, hemibrain_voxel_size_documented = crop_checks(
+    DATASET, "hemibrain", "precomputed info scales[0].resolution"
 )
-def hemibrain_crop_intact(flyem_hemibrain: Manifest, storage: StorageRoot) -> AssetCheckResult:
-    return stored_data_intact(storage.base(), flyem_hemibrain)
-
-
-@asset_check(
-    asset=flyem_hemibrain,
-    description="The full-resolution voxel size matches the documented 8 nm (WARN if not).",
-)
-def hemibrain_voxel_size_documented(flyem_hemibrain: Manifest) -> AssetCheckResult:
-    crop = flyem_hemibrain.crop
-    assert crop is not None, "a hemibrain manifest always records its crop"
-    return agrees_with_documentation(
-        crop.source_base_voxel_size_nm, "precomputed info scales[0].resolution", FACTS
-    )

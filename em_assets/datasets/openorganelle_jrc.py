@@ -2,23 +2,20 @@
 
 import zarr
 from dagster import (
-    AssetCheckResult,
     AssetExecutionContext,
     Config,
     MaterializeResult,
     MetadataValue,
     asset,
-    asset_check,
 )
 from pydantic import Field
 
 from em_assets.crops import pipeline
-from em_assets.crops.dataset import CropDataset, CropSource, materialize_crop
+from em_assets.crops.dataset import CropDataset, CropSource, crop_checks, materialize_crop
 from em_assets.crops.resource import CropCopy
 from em_assets.crops.zarr_source import ZarrLevel, open_multiscale
-from em_assets.manifest.checks import agrees_with_documentation, stored_data_intact
 from em_assets.manifest.metadata import static_metadata
-from em_assets.manifest.model import DatasetFacts, Manifest, version_digest
+from em_assets.manifest.model import DatasetFacts, version_digest
 from em_assets.refresh.freshness import DATASET_FRESHNESS
 from em_assets.settings import ASSET_GROUP, OPENORGANELLE_URL, S3_JANELIA_POOL, ConfigurationError
 from em_assets.sources import OpenOrganelleStore
@@ -125,24 +122,6 @@ def current_version(openorganelle: OpenOrganelleStore) -> str:
     return group_version(group, levels)
 
 
-@asset_check(
-    asset=openorganelle_jrc,
-    blocking=True,
-    description="The crop reads back with its recorded shape, dtype and voxel content digest.",
+openorganelle_crop_intact, openorganelle_voxel_size_documented = crop_checks(
+    DATASET, "openorganelle", "multiscales scale of the finest level"
 )
-def openorganelle_crop_intact(
-    openorganelle_jrc: Manifest, storage: StorageRoot
-) -> AssetCheckResult:
-    return stored_data_intact(storage.base(), openorganelle_jrc)
-
-
-@asset_check(
-    asset=openorganelle_jrc,
-    description="The EM's finest voxel size matches the documented 8 nm (WARN if not).",
-)
-def openorganelle_voxel_size_documented(openorganelle_jrc: Manifest) -> AssetCheckResult:
-    crop = openorganelle_jrc.crop
-    assert crop is not None, "an OpenOrganelle manifest always records its crop"
-    return agrees_with_documentation(
-        crop.source_base_voxel_size_nm, "multiscales scale of the finest level", FACTS
-    )
