@@ -6,7 +6,6 @@ import csv
 import io
 import json
 
-import pytest
 from dagster import AssetSelection, DagsterInstance, materialize
 from PIL import Image
 from upath import UPath
@@ -128,7 +127,6 @@ def test_the_four_crop_and_file_datasets_by_cli(all_sources, tmp_path):
         assert manifest.file_count >= 1 and manifest.total_bytes > 0
 
 
-@pytest.mark.parametrize("selection", [AssetSelection.all()])
-def test_definitions_hold_six_assets(selection):
-    keys = selection.resolve(defs.resolve_asset_graph())
+def test_definitions_hold_six_assets():
+    keys = AssetSelection.all().resolve(defs.resolve_asset_graph())
     assert sorted(k.to_user_string() for k in keys) == sorted([*DATASETS, "consolidated_report"])

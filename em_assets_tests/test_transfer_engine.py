@@ -293,3 +293,15 @@ def test_streams_to_any_fsspec_destination(client, served, body):
     result = fetch(client, served, target)
     assert target.read_bytes() == body and result.sha256 == sha256(body)
     target.fs.rm("/engine-test", recursive=True)
+
+
+def test_server_without_head_is_asked_once_and_still_downloads(client, served, body, target):
+    served.inject(Fault("status", status=405, times=-1, method="HEAD"), PATH)
+    remote = client.head(served.url(PATH), what="stack.tif")
+    assert not remote.is_known
+    result = fetch(client, served, target, remote=remote)
+    assert result.sha256 == sha256(body)
+    assert len(served.requests_for(PATH, method="HEAD")) == 1  # the probe's, not a second one
+    again = fetch(client, served, target, remote=remote,
+                  previous=StoredFile(result.bytes, result.sha256, result.version))  # fmt: skip
+    assert not again.reused  # without validators, a stored copy cannot be trusted as current

@@ -38,16 +38,15 @@ class Downloaded:
     payload_bytes: int
 
 
-def probe_files(client: HttpClient, files: list[RemoteFile]) -> dict[str, RemoteVersion | None]:
+def probe_files(client: HttpClient, files: list[RemoteFile]) -> dict[str, RemoteVersion]:
     """Each file's current version (ETag, Last-Modified, length), by HEAD."""
     return {f.path: client.head(f.url, what=f.path) for f in files}
 
 
-def source_version(remotes: dict[str, RemoteVersion | None], document: Any = None) -> str:
+def source_version(remotes: dict[str, RemoteVersion], document: Any = None) -> str:
     """The version of a file dataset: its files' validators plus any metadata document."""
     files = [
-        [path, v.etag, v.last_modified, v.content_length] if v else [path, None, None, None]
-        for path, v in sorted(remotes.items())
+        [path, v.etag, v.last_modified, v.content_length] for path, v in sorted(remotes.items())
     ]
     return version_digest({"files": files, "document": document})
 
@@ -55,7 +54,7 @@ def source_version(remotes: dict[str, RemoteVersion | None], document: Any = Non
 def download(
     client: HttpClient,
     files: list[RemoteFile],
-    remotes: dict[str, RemoteVersion | None],
+    remotes: dict[str, RemoteVersion],
     previous: Manifest | None,
     expected_format: ExpectedFormat,
     describe: Describe,
@@ -72,7 +71,7 @@ def download(
             log=log,
             expected_format=expected_format,
             previous=previous_copy(previous, remote_file.path),
-            remote=remotes.get(remote_file.path),
+            remote=remotes[remote_file.path],
         )
         payload += result.payload_bytes
         shape, dtype = describe(remote_file.destination)

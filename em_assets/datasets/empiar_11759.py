@@ -142,7 +142,7 @@ class EntryProbe:
     listed: int
     refused: list[str]
     files: list[RemoteFile]
-    remotes: dict[str, RemoteVersion | None]
+    remotes: dict[str, RemoteVersion]
 
     @property
     def version(self) -> str:

@@ -183,7 +183,7 @@ def remote_files(ebi: EbiFiles, storage: StorageRoot) -> list[RemoteFile]:
 
 def probe(
     client: HttpClient, ebi: EbiFiles, idr: IdrApi, storage: StorageRoot
-) -> tuple[str, dict[str, Any], dict[str, RemoteVersion | None]]:
+) -> tuple[str, dict[str, Any], dict[str, RemoteVersion]]:
     """IDR's image document and the files' versions: all a refresh needs to decide."""
     image_url = idr.image_data_url(IMAGE_ID)
     image_data = client.fetch_json(image_url, what=f"IDR image {IMAGE_ID} metadata")

@@ -225,14 +225,14 @@ class HttpClient:
                 continue
             raise attempts.refuse(response)
 
-    def head(self, url: str, *, what: str) -> RemoteVersion | None:
-        """The resource's validators, or None when the server does not answer HEAD."""
+    def head(self, url: str, *, what: str) -> RemoteVersion:
+        """The resource's validators; none known when the server does not answer HEAD."""
         response = self.request(
             "HEAD", url, what=f"HEAD {what}", read_body=False, ok_statuses=frozenset({405, 501})
         )
         response.close()
         if response.status_code in (405, 501):
-            return None
+            return RemoteVersion()
         return RemoteVersion.from_headers(response.headers)
 
     def fetch_text(self, url: str, *, what: str) -> str:

@@ -80,11 +80,12 @@ def fetch_file(
 ) -> FetchResult:
     """Make `destination` a verified copy of `url`, moving no payload if it already is one.
 
-    `remote` is the source's version when the caller has just asked for it (saves a HEAD).
+    `remote` is the source's version when the caller has just asked for it (saves a HEAD;
+    a server that does not answer HEAD is then not asked again).
     """
     if remote is None:
         remote = client.head(url, what=label)
-    if previous is not None and remote is not None and remote.same_as(previous.version):
+    if previous is not None and remote.same_as(previous.version):
         if stored_copy_matches(destination, previous):
             log.info(f"{label}: source unchanged and stored copy verified; nothing to transfer")
             return FetchResult(
@@ -210,7 +211,7 @@ class _Download:
         log: Logger,
         expected_format: ExpectedFormat | None,
         chunk_bytes: int,
-        remote: RemoteVersion | None,
+        remote: RemoteVersion,
     ) -> None:
         self.client = client
         self.url = url
@@ -219,8 +220,8 @@ class _Download:
         self.log = log
         self.expected_format = expected_format
         self.chunk_bytes = chunk_bytes
-        self.version = remote or RemoteVersion()
-        self.total: int | None = remote.content_length if remote else None
+        self.version = remote
+        self.total: int | None = remote.content_length
         self.received = 0
         self.payload_bytes = 0
         self.sha256 = ""
