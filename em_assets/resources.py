@@ -11,6 +11,7 @@ from em_assets.settings import (
     EPFL_URL,
     HEMIBRAIN_URL,
     IDR_URL,
+    LEASE_WAIT,
     OPENORGANELLE_URL,
 )
 from em_assets.sources import (
@@ -28,7 +29,7 @@ from em_assets.transfer.resource import HttpTransfer
 
 def default_resources() -> dict[str, Any]:
     """Resources reading `EM_*` variables (see `settings`), defaulting to the public sources."""
-    storage = StorageRoot(root=ASSETS_ROOT.source())
+    storage = StorageRoot(root=ASSETS_ROOT.source(), lease_wait_s=LEASE_WAIT.int_source())
     return {
         "io_manager": JsonIOManagerFactory(storage=storage),
         REPORT_INPUTS: JsonIOManagerFactory(storage=storage, missing_ok=True),

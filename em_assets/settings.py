@@ -35,6 +35,10 @@ class EnvSetting:
         """
         return EnvVar(self.name) if self.name in os.environ else self.default
 
+    def int_source(self) -> int | EnvVar:
+        """`source` for an integer field: the variable, parsed by Dagster, or the default."""
+        return EnvVar.int(self.name) if self.name in os.environ else int(self.default)
+
     def value(self) -> str:
         """The setting now, for what Dagster needs at definition time (a schedule's cron)."""
         return os.environ.get(self.name, self.default)
@@ -88,6 +92,12 @@ CROP_PARTITIONS = EnvSetting(
     "partitions per crop in the scale-out definitions (em_assets.scale_out)",
 )
 
+LEASE_WAIT = EnvSetting(
+    "EM_LEASE_WAIT_S",
+    "600",
+    "seconds a run waits for another run writing the same asset on the same root",
+)
+
 ALL_SETTINGS = (
     ASSETS_ROOT,
     EPFL_URL,
@@ -98,6 +108,7 @@ ALL_SETTINGS = (
     OPENORGANELLE_URL,
     REFRESH_CRON,
     CROP_PARTITIONS,
+    LEASE_WAIT,
 )
 
 

@@ -70,7 +70,7 @@ def materialize_crop(
 ) -> MaterializeResult:
     """The single-step crop: reuse the stored one if it still holds, else place and copy."""
     root = storage.base()
-    previous = storage.stored_manifest(dataset.name)
+    previous = storage.stored_manifest(dataset.name, log)
     kept = pipeline.reusable_crop(
         previous, source.version, source.level, source.size, source.seed, root, log
     )

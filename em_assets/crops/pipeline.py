@@ -20,6 +20,7 @@ from em_assets.manifest.model import ContentStatistics, CropInfo, FileEntry, Man
 from em_assets.manifest.thumbnail import thumbnail_metadata
 from em_assets.manifest.verify import file_problems
 from em_assets.settings import ConfigurationError
+from em_assets.storage.orphans import remove_orphans
 from em_assets.transfer.progress import Logger
 
 STORE_PREFIX = "crop-"
@@ -93,13 +94,14 @@ def reusable_crop(
 
 
 def remove_stale_stores(directory: UPath, keep: set[str], log: Logger) -> None:
-    """Delete crop stores no manifest points to (left by superseded or failed runs)."""
+    """Delete crop stores no manifest points to (left by superseded or failed runs), before
+    copying, to free their space. Called only under the asset's lease, so no concurrent run
+    is writing one of them."""
     if not directory.exists():
         return
-    for child in directory.iterdir():
-        if child.name.startswith(STORE_PREFIX) and child.name not in keep:
-            log.info(f"removing stale crop store {child}")
-            child.fs.rm(child.path, recursive=True)
+    others = {child.name for child in directory.iterdir()}
+    others = {name for name in others if not name.startswith(STORE_PREFIX)}
+    remove_orphans(directory, keep | others, log)
 
 
 def place(

@@ -236,7 +236,19 @@ def empiar_11759(
     ebi: EbiFiles,
     http: HttpTransfer,
 ):  # no return annotation: with check_specs, Dagster would read it as the output's type
-    previous = storage.stored_manifest(ASSET_NAME)
+    with storage.lease(ASSET_NAME, context.run.run_id, context.log):
+        return _materialize_empiar_11759(context, config, storage, empiar, ebi, http)
+
+
+def _materialize_empiar_11759(
+    context: AssetExecutionContext,
+    config: EmpiarConfig,
+    storage: StorageRoot,
+    empiar: EmpiarApi,
+    ebi: EbiFiles,
+    http: HttpTransfer,
+):
+    previous = storage.stored_manifest(ASSET_NAME, context.log)
     headers: dict[str, Dm3Header] = {}
 
     def describe(path: UPath) -> tuple[list[int], str]:

@@ -103,8 +103,19 @@ def epfl_hippocampus(
     epfl: EpflServer,
     http: HttpTransfer,
 ) -> MaterializeResult:
+    with storage.lease(ASSET_NAME, context.run.run_id, context.log):
+        return _materialize_epfl_hippocampus(context, config, storage, epfl, http)
+
+
+def _materialize_epfl_hippocampus(
+    context: AssetExecutionContext,
+    config: EpflConfig,
+    storage: StorageRoot,
+    epfl: EpflServer,
+    http: HttpTransfer,
+) -> MaterializeResult:
     files = remote_files(epfl, storage, config.files)
-    previous = storage.stored_manifest(ASSET_NAME)
+    previous = storage.stored_manifest(ASSET_NAME, context.log)
     client = http.client(context.log)
     try:
         remotes = downloads.probe_files(client, files)

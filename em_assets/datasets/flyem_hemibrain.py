@@ -65,9 +65,10 @@ def flyem_hemibrain(
     hemibrain: HemibrainVolume,
     crop_copy: CropCopy,
 ) -> MaterializeResult:
-    return materialize_crop(
-        DATASET, open_source(hemibrain, config), storage, crop_copy, context.log
-    )
+    with storage.lease(DATASET.name, context.run.run_id, context.log):
+        return materialize_crop(
+            DATASET, open_source(hemibrain, config), storage, crop_copy, context.log
+        )
 
 
 def open_source(hemibrain: HemibrainVolume, config: HemibrainConfig) -> CropSource:

@@ -117,8 +117,19 @@ def idr_0086(
     idr: IdrApi,
     http: HttpTransfer,
 ):  # no return annotation: with check_specs, Dagster would read it as the output's type
+    with storage.lease(ASSET_NAME, context.run.run_id, context.log):
+        return _materialize_idr_0086(context, storage, ebi, idr, http)
+
+
+def _materialize_idr_0086(
+    context: AssetExecutionContext,
+    storage: StorageRoot,
+    ebi: EbiFiles,
+    idr: IdrApi,
+    http: HttpTransfer,
+):
     files = remote_files(ebi, storage)
-    previous = storage.stored_manifest(ASSET_NAME)
+    previous = storage.stored_manifest(ASSET_NAME, context.log)
     client = http.client(context.log)
     try:
         image_url, image_data, remotes = probe(client, ebi, idr, storage)

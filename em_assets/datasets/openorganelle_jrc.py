@@ -68,7 +68,8 @@ def openorganelle_jrc(
     crop_copy: CropCopy,
 ) -> MaterializeResult:
     source = open_source(openorganelle, config)
-    return materialize_crop(DATASET, source, storage, crop_copy, context.log)
+    with storage.lease(DATASET.name, context.run.run_id, context.log):
+        return materialize_crop(DATASET, source, storage, crop_copy, context.log)
 
 
 def open_source(openorganelle: OpenOrganelleStore, config: OpenOrganelleConfig) -> CropSource:

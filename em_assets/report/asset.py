@@ -24,13 +24,15 @@ from em_assets.report.render import (
     voxel_chart_png,
 )
 from em_assets.settings import ASSET_GROUP
+from em_assets.storage.io_manager import StoredManifest
 from em_assets.storage.root import StorageRoot
 from em_assets.storage.staging import write_atomically
 
 ASSET_NAME = "consolidated_report"
 DATASETS = ("epfl_hippocampus", "flyem_hemibrain", "empiar_11759", "idr_0086", "openorganelle_jrc")
 REPORT_INPUTS = "report_inputs"
-"""The input manager that loads a never-materialized dataset as None, so all are named."""
+"""The input manager that loads each dataset's manifest as found (present, missing or
+unreadable), so every one that is not usable is named at once."""
 BUILD_ALL = "dagster asset materialize -m em_assets --select '*consolidated_report'"
 TABLE_SCHEMA = TableSchema(
     columns=[
@@ -54,15 +56,28 @@ class MissingDatasetsError(RuntimeError):
     """The report needs every dataset, and some were never materialized in this root."""
 
 
-def _present(manifests: dict[str, Manifest | None], root: str) -> dict[str, Manifest]:
-    missing = [name for name, manifest in manifests.items() if manifest is None]
+class UnreadableManifestsError(RuntimeError):
+    """The report needs every dataset, and some stored manifests cannot be read."""
+
+
+def _present(stored: list[StoredManifest], root: str) -> dict[str, Manifest]:
+    unreadable = [s for s in stored if s.manifest is None and s.problem != "never materialized"]
+    if unreadable:
+        names = ",".join(s.name for s in unreadable)
+        raise UnreadableManifestsError(
+            f"consolidated_report cannot read {len(unreadable)} stored manifest(s):\n"
+            + "\n".join(f"- {s.name}: {s.problem}" for s in unreadable)
+            + f"\nRebuild {'it' if len(unreadable) == 1 else 'them'} with: "
+            f"dagster asset materialize -m em_assets --select '{names}'"
+        )
+    missing = [s.name for s in stored if s.manifest is None]
     if missing:
         raise MissingDatasetsError(
             f"consolidated_report compares all five datasets, but {', '.join(missing)} "
             f"{'has' if len(missing) == 1 else 'have'} never been materialized in {root}. "
             f"Build everything with: {BUILD_ALL}"
         )
-    return {name: manifest for name, manifest in manifests.items() if manifest is not None}
+    return {s.name: s.manifest for s in stored if s.manifest is not None}
 
 
 @asset(
@@ -80,22 +95,15 @@ def _present(manifests: dict[str, Manifest | None], root: str) -> dict[str, Mani
 def consolidated_report(
     context: AssetExecutionContext,
     storage: StorageRoot,
-    epfl_hippocampus: Manifest | None,
-    flyem_hemibrain: Manifest | None,
-    empiar_11759: Manifest | None,
-    idr_0086: Manifest | None,
-    openorganelle_jrc: Manifest | None,
+    epfl_hippocampus: StoredManifest,
+    flyem_hemibrain: StoredManifest,
+    empiar_11759: StoredManifest,
+    idr_0086: StoredManifest,
+    openorganelle_jrc: StoredManifest,
 ) -> MaterializeResult:
     root = storage.base()
     manifests = _present(
-        {
-            "epfl_hippocampus": epfl_hippocampus,
-            "flyem_hemibrain": flyem_hemibrain,
-            "empiar_11759": empiar_11759,
-            "idr_0086": idr_0086,
-            "openorganelle_jrc": openorganelle_jrc,
-        },
-        str(root),
+        [epfl_hippocampus, flyem_hemibrain, empiar_11759, idr_0086, openorganelle_jrc], str(root)
     )
     report = build_report(manifests)
     table = comparison_table(report)

@@ -80,10 +80,15 @@ def flyem_hemibrain_blocks(
     description="The hemibrain crop assembled from its block partitions; its manifest.",
 )
 def flyem_hemibrain_assembled(
-    config: HemibrainConfig, storage: StorageRoot, hemibrain: HemibrainVolume, shares: dict
+    context: AssetExecutionContext,
+    config: HemibrainConfig,
+    storage: StorageRoot,
+    hemibrain: HemibrainVolume,
+    shares: dict,
 ) -> MaterializeResult:
     source = hemibrain_dataset.open_source(hemibrain, config)
-    return assemble(hemibrain_dataset.DATASET, source, shares, storage)
+    with storage.lease(hemibrain_dataset.DATASET.name, context.run.run_id, context.log):
+        return assemble(hemibrain_dataset.DATASET, source, shares, storage)
 
 
 @asset(
@@ -119,13 +124,15 @@ def openorganelle_jrc_blocks(
     description="The OpenOrganelle crop assembled from its block partitions; its manifest.",
 )
 def openorganelle_jrc_assembled(
+    context: AssetExecutionContext,
     config: OpenOrganelleConfig,
     storage: StorageRoot,
     openorganelle: OpenOrganelleStore,
     shares: dict,
 ) -> MaterializeResult:
     source = openorganelle_dataset.open_source(openorganelle, config)
-    return assemble(openorganelle_dataset.DATASET, source, shares, storage)
+    with storage.lease(openorganelle_dataset.DATASET.name, context.run.run_id, context.log):
+        return assemble(openorganelle_dataset.DATASET, source, shares, storage)
 
 
 ASSETS = [

@@ -8,8 +8,11 @@ could escape the directory it is joined to.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from urllib.parse import urlsplit
 
 from dagster import ConfigurableResource
@@ -18,7 +21,10 @@ from pydantic import Field, ValidationError
 from upath import UPath
 
 from em_assets.manifest.model import Manifest
-from em_assets.settings import ASSETS_ROOT, ConfigurationError
+from em_assets.settings import ASSETS_ROOT, LEASE_WAIT, ConfigurationError
+from em_assets.storage.lease import open_lease, writing
+from em_assets.storage.staging import is_local
+from em_assets.transfer.progress import Logger
 
 _LOOKS_LIKE_URL_WITHOUT_SLASHES = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:(?!//)")
 _READ_ONLY_PROTOCOLS = {"http", "https", "ftp", "github", "zip", "tar"}
@@ -86,12 +92,45 @@ def child_path(directory: UPath, name: str) -> UPath:
     return directory / name
 
 
+class EscapingPathError(ConfigurationError):
+    """A link under the root leads outside it; nothing is written through it."""
+
+
+def confined(root: UPath, path: UPath) -> UPath:
+    """`path`, after checking that on a local root no link leads it outside the root.
+
+    A root is often shared: a link planted at `{root}/{asset}` must not send the project's
+    writes (or its clean-up) into someone else's directory.
+    """
+    if not is_local(root):
+        return path
+    real_root = os.path.realpath(root.path)
+    real = os.path.realpath(path.path)
+    if real != real_root and not real.startswith(real_root.rstrip(os.sep) + os.sep):
+        raise EscapingPathError(
+            f"{path.path} leads outside the storage root {root.path} (to {real}); remove that "
+            "link, nothing is written through it"
+        )
+    return path
+
+
 class StorageRoot(ConfigurableResource):
     """The fsspec root under which every asset's files and manifests are stored."""
 
     root: str = Field(
         default=ASSETS_ROOT.default,
         description=f"{ASSETS_ROOT.help}. Set by {ASSETS_ROOT.name}.",
+    )
+    lease_wait_s: int = Field(
+        default=int(LEASE_WAIT.default),
+        ge=0,
+        description=f"{LEASE_WAIT.help}. Set by {LEASE_WAIT.name}.",
+    )
+    lease_ttl_s: int = Field(
+        default=120,
+        ge=10,
+        description="object-store roots: a lease not renewed for this long belongs to a dead "
+        "run and is taken over (renewed every quarter of it)",
     )
 
     def setup_for_execution(self, context) -> None:
@@ -102,20 +141,62 @@ class StorageRoot(ConfigurableResource):
         return parse_root(self.root)
 
     def dataset_dir(self, asset_name: str) -> UPath:
-        """`{root}/{asset_name}/`, where an asset's files and arrays go."""
-        return child_path(self.base(), asset_name)
+        """`{root}/{asset_name}/`, where an asset's files and arrays go (never via a link
+        that leads outside the root)."""
+        base = self.base()
+        return confined(base, child_path(base, asset_name))
+
+    @contextmanager
+    def lease(self, asset_name: str, run_id: str, log: Logger) -> Iterator[None]:
+        """Hold the one-writer lease of `asset_name` for the asset body; on success it stays
+        held until the IO manager has stored the manifest (see `storage.lease`)."""
+        lease = open_lease(
+            self.base(), asset_name, run_id, self.lease_wait_s, self.lease_ttl_s, log
+        )
+        with writing(lease):
+            yield
 
     def manifest_path(self, asset_name: str) -> UPath:
         """`{root}/{asset_name}.json`, the IO manager's copy of the asset's manifest."""
         return child_path(self.base(), f"{asset_name}.json")
 
-    def stored_manifest(self, asset_name: str) -> Manifest | None:
-        """The manifest of this asset's last materialization here, or None if there is no
-        usable one (never materialized, or unreadable: then everything is fetched again)."""
+    def stored_manifest(self, asset_name: str, log: Logger | None = None) -> Manifest | None:
+        """The manifest of this asset's last materialization here, or None if there is none
+        usable. An unreadable one is said so, by path, before everything is rebuilt."""
         path = self.manifest_path(asset_name)
-        if not path.exists():
-            return None
         try:
-            return Manifest.model_validate(json.loads(path.read_text()))
-        except (ValueError, ValidationError):
+            return read_manifest(path)
+        except FileNotFoundError:
             return None
+        except UnreadableManifestError as error:
+            (log or logging.getLogger("em_assets")).warning(f"{error}; rebuilding {asset_name}")
+            return None
+
+
+class UnreadableManifestError(ValueError):
+    """A stored manifest exists but is not a manifest (truncated, emptied, edited)."""
+
+
+def read_manifest(path: UPath) -> Manifest:
+    """The manifest at `path`; FileNotFoundError if absent, UnreadableManifestError (naming
+    the path and the first problem) if it does not parse or validate."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise
+    except (OSError, UnicodeDecodeError) as error:
+        raise UnreadableManifestError(f"manifest {path} cannot be read: {error}") from error
+    try:
+        return Manifest.model_validate(json.loads(text))
+    except json.JSONDecodeError as error:
+        raise UnreadableManifestError(
+            f"manifest {path} is not valid JSON ({error.msg} at line {error.lineno}, "
+            f"column {error.colno}; {len(text)} characters)"
+        ) from error
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "(top level)"
+        raise UnreadableManifestError(
+            f"manifest {path} is not a manifest: {error.error_count()} problem(s), the first "
+            f"at {where}: {first['msg']}"
+        ) from error

@@ -1,26 +1,33 @@
 """The transfer engine: one HTTP(S) file to one fsspec path, verified, resumable, atomic.
 
-A file reaches its final path only by a move from `<name>.part` beside it, after its size
-and sha256 pass, so a failed or interrupted transfer never leaves a file there and never
-touches an earlier good copy. Bodies stream in fixed pieces: memory does not grow with
-the file.
+A file reaches its final path only by a rename from a staging file unique to the attempt,
+after its size and sha256 pass, so a failed or interrupted transfer never leaves a file
+there and never touches an earlier good copy (see `storage.staging`). Bodies stream in
+fixed pieces: memory does not grow with the file.
+
+Dropped connections resume with `Range` within a run. Across runs, a staging file left by
+a killed or interrupted run is resumed when the source's validators (ETag, Last-Modified,
+length) recorded beside it still match; its bytes are hashed once before continuing, and
+`If-Range` makes a source that changed in between come back whole.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import queue
 import re
 import threading
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from upath import UPath
 
-from em_assets.storage.staging import SizeMismatchError, Staging
+from em_assets.storage.space import out_of_space, require_free_space
+from em_assets.storage.staging import Resumable, SizeMismatchError, Staging
 from em_assets.transfer.client import TRANSIENT_ERRORS, Attempts, HttpClient, RemoteVersion
 from em_assets.transfer.content import ExpectedFormat
-from em_assets.transfer.errors import IntegrityError, UnexpectedContentError
+from em_assets.transfer.errors import IntegrityError, RetriesExhaustedError, UnexpectedContentError
 from em_assets.transfer.progress import Logger, Progress
 from em_assets.transfer.retry import is_retryable_status, parse_retry_after
 
@@ -93,8 +100,13 @@ def fetch_file(
             )
         log.info(f"{label}: source unchanged but stored copy missing or altered; fetching again")
 
-    writer = _HashingWriter(Staging(destination))
-    download = _Download(client, url, writer, label, log, expected_format, chunk_bytes, remote)
+    staging = Staging(destination)
+    source = _source_record(url, remote)
+    resumable = _resumable(staging, source, label, log)
+    writer = _HashingWriter(staging, source, resumable)
+    download = _Download(
+        client, url, writer, label, log, expected_format, chunk_bytes, remote, writer.resumed
+    )
     try:
         download.run()
         if download.total is not None and download.received != download.total:
@@ -110,8 +122,15 @@ def fetch_file(
             writer.commit(download.received)
         except SizeMismatchError as error:
             raise IntegrityError(f"{label}: {error}", url=url) from error
-    except BaseException:
-        writer.abort()
+    except (RetriesExhaustedError, KeyboardInterrupt, SystemExit):
+        # Nothing wrong with the bytes so far: leave them for the next run to resume.
+        writer.keep()
+        raise
+    except BaseException as error:
+        if not isinstance(error, Exception):  # run terminated (Dagster's interrupt, signals)
+            writer.keep()
+        else:
+            writer.abort()
         raise
     return FetchResult(
         destination,
@@ -122,6 +141,35 @@ def fetch_file(
         download.payload_bytes,
         reused=False,
     )
+
+
+def _source_record(url: str, remote: RemoteVersion) -> dict[str, Any] | None:
+    """What a resume record keeps of the source: None when it has no validators, since
+    bytes from an unidentifiable source cannot be trusted to continue."""
+    if not remote.is_known:
+        return None
+    return {
+        "url": url,
+        "etag": remote.etag,
+        "last_modified": remote.last_modified,
+        "content_length": remote.content_length,
+    }
+
+
+def _resumable(
+    staging: Staging, source: dict[str, Any] | None, label: str, log: Logger
+) -> Resumable | None:
+    """A staging file an earlier run left, if the source still has the same validators."""
+    found = staging.find_resumable()
+    if found is None:
+        return None
+    length = (source or {}).get("content_length")
+    if source is None or found.source != source or (length is not None and found.bytes > length):
+        log.info(f"{label}: discarding a partial copy from an earlier run (the source changed)")
+        staging.forget_resumable()
+        return None
+    log.info(f"{label}: resuming a partial copy from an earlier run at byte {found.bytes:,}")
+    return found
 
 
 def parse_content_range(value: str | None) -> tuple[int, int, int | None] | None:
@@ -140,19 +188,40 @@ class _HashingWriter:
     Nothing reaches the destination until `commit`.
     """
 
-    def __init__(self, staging: Staging, depth: int = WRITE_QUEUE_DEPTH) -> None:
+    def __init__(
+        self,
+        staging: Staging,
+        source: dict[str, Any] | None,
+        resumable: Resumable | None = None,
+        depth: int = WRITE_QUEUE_DEPTH,
+    ) -> None:
         self.staging = staging
+        self.source = source
         self.depth = depth
         self.file: BinaryIO | None = None
-        self._start()
+        self.resumed = 0
+        self._start(resumable)
 
-    def _start(self) -> None:
+    def _start(self, resumable: Resumable | None = None) -> None:
         self.hasher = hashlib.sha256()
         self.error: BaseException | None = None
-        self.file = self.staging.open()
+        self.written = 0
+        if resumable is not None:
+            self.file = self.staging.resume(resumable)
+            self.resumed = self.written = self._hash_existing(resumable)
+        else:
+            self.file = self.staging.open(self.source)
+            self.resumed = 0
         self.queue: queue.Queue[bytes | None] = queue.Queue(maxsize=self.depth)
         self.thread = threading.Thread(target=self._work, name="em-assets-writer", daemon=True)
         self.thread.start()
+
+    def _hash_existing(self, resumable: Resumable) -> int:
+        """Hash the bytes an earlier run left, once, so the final sha256 covers them."""
+        with resumable.path.open("rb") as handle:
+            while piece := handle.read(CHUNK_BYTES):
+                self.hasher.update(piece)
+        return resumable.bytes
 
     def _work(self) -> None:
         while (piece := self.queue.get()) is not None:
@@ -161,6 +230,11 @@ class _HashingWriter:
                     assert self.file is not None
                     self.file.write(piece)
                     self.hasher.update(piece)
+                    self.written += len(piece)
+                except OSError as error:
+                    full = error.errno == errno.ENOSPC
+                    where = self.staging.destination
+                    self.error = out_of_space(error, where, self.written) if full else error
                 except BaseException as error:  # handed to the reading thread
                     self.error = error
 
@@ -198,6 +272,13 @@ class _HashingWriter:
             self.staging.discard(self.file)
             self.file = None
 
+    def keep(self) -> None:
+        """Stop, leaving what was written for a later run to resume."""
+        self._drain()
+        if self.file is not None:
+            self.staging.keep(self.file)
+            self.file = None
+
 
 class _Download:
     """One file's GET, resumed with Range across dropped connections until complete."""
@@ -212,6 +293,7 @@ class _Download:
         expected_format: ExpectedFormat | None,
         chunk_bytes: int,
         remote: RemoteVersion,
+        resumed: int = 0,
     ) -> None:
         self.client = client
         self.url = url
@@ -222,13 +304,19 @@ class _Download:
         self.chunk_bytes = chunk_bytes
         self.version = remote
         self.total: int | None = remote.content_length
-        self.received = 0
+        self.received = resumed
         self.payload_bytes = 0
         self.sha256 = ""
 
     def run(self) -> None:
         attempts = Attempts(self.client, self.url, self.label)
+        if self.total is not None:
+            require_free_space(
+                self.writer.staging.destination.parent, self.total - self.received, self.label
+            )
         progress = Progress(self.label, self.total, self.log)
+        if self.received:
+            progress.advance(self.received)
         while not self._attempt(attempts, self.writer, progress):
             pass
         self.sha256 = self.writer.digest()
