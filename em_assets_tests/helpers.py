@@ -12,7 +12,7 @@ from dagster import AssetKey, DagsterInstance, ExecuteInProcessResult
 
 def dagster_home(base: Path) -> Path:
     home = base / "dagster_home"
-    home.mkdir(exist_ok=True)
+    home.mkdir(parents=True, exist_ok=True)
     return home
 
 

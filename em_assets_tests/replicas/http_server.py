@@ -62,7 +62,11 @@ class Fault:
     body, then drop the connection), "ignore_range" (200 with the whole body), "bad_range"
     (206 whose Content-Range starts elsewhere), "body" (200 with `body` as `content_type`),
     "stall" (wait `seconds` before answering), "slow" (send the headers, then wait `seconds`
-    before the body: a transfer that takes at least that long).
+    before the body: a transfer that takes at least that long), "throttle" (send the body at
+    `rate` bytes per second, so a run can be killed or overtaken mid-body), "short_range"
+    (a 206 whose Content-Range runs to the end but whose body stops `after_bytes` in: a
+    partial answer that ends early without an error), "hold" (send the headers and the
+    first `after_bytes` of the body, then wait until the test opens `ReplicaState.gate`).
     """
 
     kind: str
@@ -73,6 +77,7 @@ class Fault:
     body: bytes = b""
     content_type: str = "text/html"
     seconds: float = 0.0
+    rate: float = 0.0
     method: str = "GET"
 
 
@@ -90,6 +95,12 @@ class ReplicaState:
         self.max_transfers = 0
         """Bodies being sent at once (from a GET's headers to its last byte), at most."""
         self.directory: Path | None = None
+        self.in_flight_bytes = 0
+        """Bytes of throttled bodies sent so far whose answer has not finished."""
+        self.gate = threading.Event()
+        """Opened by a test to let "hold" bodies continue."""
+        self.held = 0
+        """Bodies waiting at the gate now."""
 
     def take_fault(self, path: str, method: str) -> Fault | None:
         with self.lock:
@@ -214,6 +225,8 @@ class _Handler(BaseHTTPRequestHandler):
             shown_start = start + 1 if fault and fault.kind == "bad_range" else start
             headers["Content-Range"] = f"bytes {shown_start}-{end}/{size}"
         length = end - start + 1
+        if fault and fault.kind == "short_range" and status == 206:
+            length = min(length, fault.after_bytes)
         if not resource.send_length:
             headers["Connection"] = "close"
             self.close_connection = True
@@ -232,8 +245,21 @@ class _Handler(BaseHTTPRequestHandler):
             if fault and fault.kind == "slow":
                 self.wfile.flush()
                 time.sleep(fault.seconds)
+            if fault and fault.kind == "hold":
+                sent_first = self._send_body(resource, start, min(fault.after_bytes, length))
+                self.wfile.flush()
+                with state.lock:
+                    state.held += 1
+                state.gate.wait(timeout=300)
+                with state.lock:
+                    state.held -= 1
+                start, length = start + sent_first, length - sent_first
+                with state.lock:
+                    state.payload_bytes += sent_first
+                    state.payload_by_path[path] += sent_first
             limit = fault.after_bytes if fault and fault.kind == "cut" else length
-            sent = self._send_body(resource, start, min(limit, length))
+            rate = fault.rate if fault and fault.kind == "throttle" else 0.0
+            sent = self._send_body(resource, start, min(limit, length), rate)
         finally:
             with state.lock:
                 state.transfers -= 1
@@ -245,7 +271,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)
             self.close_connection = True
 
-    def _send_body(self, resource: Resource, start: int, length: int) -> int:
+    def _send_body(self, resource: Resource, start: int, length: int, rate: float = 0.0) -> int:
+        if rate:
+            return self._send_throttled(resource, start, length, rate)
         if isinstance(resource.body, Path):
             self.wfile.flush()
             with resource.body.open("rb") as handle:
@@ -255,6 +283,26 @@ class _Handler(BaseHTTPRequestHandler):
             piece = resource.read(start + sent, min(PIECE, length - sent))
             self.wfile.write(piece)
             sent += len(piece)
+        return sent
+
+    def _send_throttled(self, resource: Resource, start: int, length: int, rate: float) -> int:
+        """Send in small pieces at `rate` bytes/s, counting each piece as it leaves, so a
+        test can watch a transfer's progress from outside."""
+        piece_bytes = max(1024, int(rate / 20))
+        sent = 0
+        state = self.server.state
+        try:
+            while sent < length:
+                piece = resource.read(start + sent, min(piece_bytes, length - sent))
+                self.wfile.write(piece)
+                self.wfile.flush()
+                sent += len(piece)
+                with state.lock:
+                    state.in_flight_bytes += len(piece)
+                time.sleep(len(piece) / rate)
+        finally:
+            with state.lock:
+                state.in_flight_bytes -= sent
         return sent
 
     def _respond(self, status: int, headers: dict[str, str], body: bytes, length: int) -> None:
@@ -343,6 +391,7 @@ class ReplicaHTTPServer(ThreadingHTTPServer):
                 "payload_by_path": dict(self.state.payload_by_path),
                 "requests": len(self.state.requests),
                 "max_transfers": self.state.max_transfers,
+                "in_flight_bytes": self.state.in_flight_bytes,
             }
 
     def requests_for(self, path: str, method: str = "GET") -> list[dict[str, str]]:
