@@ -82,7 +82,7 @@ def sha256(data: bytes) -> str:
 @pytest.fixture
 def held_epfl(epfl_replica):
     """BIG is served up to its first 64 KiB, then held until the test opens the gate."""
-    server, files = epfl_replica
+    server, _ = epfl_replica
     body = big_stack()
     server.put(EPFL_DIRECTORY + BIG, body, content_type="image/tiff")
     server.inject(Fault("hold", times=1, after_bytes=65536), EPFL_DIRECTORY + BIG)
@@ -107,7 +107,7 @@ def overlapping_runs(server, base: Path, env: dict | None = None) -> tuple[Outpu
 
 @pytest.fixture
 def big_epfl(epfl_replica):
-    server, files = epfl_replica
+    server, _ = epfl_replica
     body = big_stack()
     server.put(EPFL_DIRECTORY + BIG, body, content_type="image/tiff")
     server.inject(Fault("throttle", times=-1, rate=RATE), EPFL_DIRECTORY + BIG)

@@ -91,6 +91,22 @@ def test_report_alone_needs_every_dataset_and_says_how_to_build_them(all_sources
     assert not (all_sources["root"] / "consolidated_report.json").exists()
 
 
+def test_report_names_every_unreadable_manifest_and_how_to_rebuild_it(all_sources):
+    materialize_all(selection=["epfl_hippocampus", "idr_0086"])
+    root = all_sources["root"]
+    text = (root / "idr_0086.json").read_text()
+    (root / "idr_0086.json").write_text(text[: len(text) // 3])
+    (root / "epfl_hippocampus.json").write_text("{}")
+    message = step_error(materialize_all(selection=["consolidated_report"], raise_on_error=False))
+    assert "cannot read 2 stored manifest(s)" in message
+    assert f"idr_0086: manifest {root / 'idr_0086.json'} is not valid JSON" in message
+    assert (
+        f"epfl_hippocampus: manifest {root / 'epfl_hippocampus.json'} is not a manifest" in message
+    )
+    assert "--select 'epfl_hippocampus,idr_0086'" in message
+    assert not (root / "consolidated_report.json").exists()
+
+
 def test_cli_builds_everything_then_the_report_alone_moves_no_bytes(all_sources, tmp_path):
     http, precomputed = all_sources["http"], all_sources["precomputed"]
     everything = run_cli(
