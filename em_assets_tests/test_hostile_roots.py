@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -209,3 +210,40 @@ def test_a_disk_that_fills_mid_body_is_named_and_cleaned(epfl_replica, small_dis
     assert "the disk filled up after" in error and "volumedata.tif" in error
     directory = small_disk / "em_data" / "epfl_hippocampus"
     assert not [p.name for p in directory.iterdir()] if directory.exists() else True
+
+
+def test_unreachable_sources_fail_once_each_in_words_a_person_can_act_on(storage_root, tmp_path):
+    """Nothing listens on the sources' ports: one readable error per dataset, no noise."""
+    import socket
+
+    with socket.socket() as probe:  # a port that was free a moment ago: nothing answers
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    dead = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(tmp_path / "home"),
+        "EM_EPFL_URL": f"{dead}/epfl/",
+        "AWS_ENDPOINT_URL": dead,
+    }
+    (tmp_path / "home").mkdir()
+    config = {"resources": {"http": {"config": {"max_attempts": 2, "base_delay_s": 0.01}}}}
+    done = subprocess.run(
+        [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "em_assets",
+         "--select", "epfl_hippocampus,openorganelle_jrc", "--config-json", json.dumps(config)],
+        env=env, capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    output = done.stdout + done.stderr
+    assert done.returncode != 0
+    epfl = [line for line in output.splitlines() if "SourceUnreachableError: HEAD" in line]
+    s3 = [line for line in output.splitlines() if "the OpenOrganelle volume: could" in line]
+    assert epfl and s3
+    assert f"could not connect to 127.0.0.1:{port}" in epfl[0]
+    assert "EM_EPFL_URL" in epfl[0] and "network connection and proxy" in epfl[0]
+    assert f"at {dead} (AWS_ENDPOINT_URL)" in s3[0]
+    # Each failure is stated by its step (Dagster's run-failure line repeats the first one).
+    assert len(epfl) + len(s3) <= 3
+    assert "Exception ignored" not in output and "Unclosed client session" not in output
+    for library in ("requests.exceptions", "urllib3.exceptions", "aiohttp.client_exceptions"):
+        assert library not in output  # no chained library tracebacks
+    assert len(output.splitlines()) < 200  # was ~340 for these two datasets

@@ -72,7 +72,18 @@ def multiscale_levels(group: zarr.Group, where: str) -> list[ZarrLevel]:
     ]
 
 
+def _probe(url: str) -> None:
+    """One plain request for the group's attributes before zarr opens it: zarr asks for
+    several keys at once, and when the endpoint is unreachable the requests it abandons
+    are reported at interpreter exit as noise; this one fails alone and cleanly."""
+    from fsspec.core import url_to_fs
+
+    fs, path = url_to_fs(url, **storage_options(url))
+    fs.exists(f"{path.rstrip('/')}/.zattrs")
+
+
 def open_multiscale(url: str, variable: str) -> tuple[zarr.Group, list[ZarrLevel]]:
+    _probe(url)
     try:
         group = zarr.open_group(url, mode="r", zarr_format=2, storage_options=storage_options(url))
     except FileNotFoundError as error:

@@ -19,6 +19,7 @@ from em_assets.refresh.freshness import DATASET_FRESHNESS
 from em_assets.settings import ASSET_GROUP, GCS_POOL, HEMIBRAIN_URL, ConfigurationError
 from em_assets.sources import HemibrainVolume
 from em_assets.storage.root import StorageRoot
+from em_assets.transfer.unreachable import reaching
 
 ASSET_NAME = "flyem_hemibrain"
 FACTS = DatasetFacts(
@@ -65,7 +66,10 @@ def flyem_hemibrain(
     hemibrain: HemibrainVolume,
     crop_copy: CropCopy,
 ) -> MaterializeResult:
-    with storage.lease(DATASET.name, context.run.run_id, context.log):
+    with (
+        storage.lease(DATASET.name, context.run.run_id, context.log),
+        reaching("the hemibrain volume", hemibrain.cloudpath),
+    ):
         return materialize_crop(
             DATASET, open_source(hemibrain, config), storage, crop_copy, context.log
         )

@@ -20,6 +20,7 @@ from em_assets.refresh.freshness import DATASET_FRESHNESS
 from em_assets.settings import ASSET_GROUP, OPENORGANELLE_URL, S3_JANELIA_POOL, ConfigurationError
 from em_assets.sources import OpenOrganelleStore
 from em_assets.storage.root import StorageRoot
+from em_assets.transfer.unreachable import reaching
 
 ASSET_NAME = "openorganelle_jrc"
 EM_ARRAY = "recon-1/em/fibsem-uint8"
@@ -67,8 +68,11 @@ def openorganelle_jrc(
     openorganelle: OpenOrganelleStore,
     crop_copy: CropCopy,
 ) -> MaterializeResult:
-    source = open_source(openorganelle, config)
-    with storage.lease(DATASET.name, context.run.run_id, context.log):
+    with (
+        storage.lease(DATASET.name, context.run.run_id, context.log),
+        reaching("the OpenOrganelle volume", openorganelle.url),
+    ):
+        source = open_source(openorganelle, config)
         return materialize_crop(DATASET, source, storage, crop_copy, context.log)
 
 

@@ -28,6 +28,7 @@ from em_assets.transfer.errors import (
 )
 from em_assets.transfer.progress import Logger
 from em_assets.transfer.retry import RetryPolicy, is_retryable_status, parse_retry_after
+from em_assets.transfer.unreachable import root_cause, unreachable
 
 USER_AGENT = (
     f"em_assets/{version('em_assets')} (EM dataset fetcher; Dagster assets) "
@@ -98,9 +99,17 @@ class Attempts:
         self.consecutive_failures = 0
 
     def failed(
-        self, reason: str, status: int | None = None, retry_after_s: float | None = None
+        self,
+        reason: str,
+        status: int | None = None,
+        retry_after_s: float | None = None,
+        error: BaseException | None = None,
     ) -> None:
-        """Record a transient failure and sleep before the next try, or raise if out of budget."""
+        """Record a transient failure and sleep before the next try, or raise if out of budget.
+
+        When every try failed to connect at all, the error says so in one sentence with what
+        to check; the wrapped library exceptions are not chained (they say nothing more).
+        """
         policy = self.client.policy
         self.consecutive_failures += 1
         if status is not None:
@@ -109,12 +118,14 @@ class Attempts:
             self.consecutive_failures >= policy.max_attempts
             or self.total >= policy.max_total_attempts
         ):
+            if error is not None and self.last_status is None:
+                raise unreachable(self.what, self.url, self.total, error) from None
             raise RetriesExhaustedError(
                 f"gave up on {self.what} after repeated failures; last: {reason}",
                 url=self.url,
                 status=self.last_status,
                 attempts=self.total,
-            )
+            ) from None
         wait = policy.delay(self.consecutive_failures, retry_after_s, self.client.rng)
         self.client.log.warning(
             f"{self.what}: {reason}; retry {self.consecutive_failures} of "
@@ -193,7 +204,7 @@ class HttpClient:
             try:
                 response = self.open(method, url, headers, stream=True)
             except TRANSIENT_ERRORS as error:
-                attempts.failed(f"{type(error).__name__}: {error}")
+                attempts.failed(root_cause(error), error=error)
                 continue
             status = response.status_code
             if status < 300 or status in ok_statuses:

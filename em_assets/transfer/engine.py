@@ -30,6 +30,7 @@ from em_assets.transfer.content import ExpectedFormat
 from em_assets.transfer.errors import IntegrityError, RetriesExhaustedError, UnexpectedContentError
 from em_assets.transfer.progress import Logger, Progress
 from em_assets.transfer.retry import is_retryable_status, parse_retry_after
+from em_assets.transfer.unreachable import root_cause
 
 CHUNK_BYTES = 1024 * 1024
 WRITE_QUEUE_DEPTH = 8
@@ -347,7 +348,7 @@ class _Download:
         try:
             response = self.client.open("GET", self.url, self._resume_headers())
         except TRANSIENT_ERRORS as error:
-            attempts.failed(f"{type(error).__name__}: {error}")
+            attempts.failed(root_cause(error), error=error)
             return False
         with response:
             status = response.status_code
