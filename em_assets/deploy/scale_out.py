@@ -3,6 +3,7 @@ steps run by Celery workers: each partition's blocks can go to a different machi
 
 from em_assets.deploy.executor import celery_from_environment
 from em_assets.deploy.swap import with_executor
-from em_assets.scale_out.definitions import defs as scale_out_defs
+from em_assets.scale_out import definitions as scale_out
 
-defs = with_executor(scale_out_defs, celery_from_environment())
+# One Definitions at module scope: Dagster refuses a module holding two.
+defs = with_executor(scale_out.defs, celery_from_environment())
