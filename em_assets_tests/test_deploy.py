@@ -6,6 +6,7 @@ The run itself, on Redis, Postgres and Celery workers, is in test_distributed.py
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -36,14 +37,17 @@ def test_deployed_definitions_are_the_projects_with_the_celery_executor(deployed
 def test_launcher_and_workers_use_the_broker_and_backend_from_the_environment(monkeypatch):
     monkeypatch.setenv("EM_CELERY_BROKER_URL", "redis://broker.example:6379/1")
     monkeypatch.setenv("EM_CELERY_BACKEND_URL", "redis://backend.example:6379/2")
-    from em_assets.deploy.executor import celery_app_args, celery_from_environment
+    from em_assets.deploy.executor import celery_app_args, celery_config
 
     assert celery_app_args()["broker"] == "redis://broker.example:6379/1"
     assert celery_app_args()["backend"] == "redis://backend.example:6379/2"
     # The launcher's config names the variables, so a password in a URL is never stored.
-    assert celery_from_environment().config_schema.default_value["broker"] == {  # type: ignore[union-attr]
-        "env": "EM_CELERY_BROKER_URL"
+    assert celery_config() == {
+        "broker": {"env": "EM_CELERY_BROKER_URL"},
+        "backend": {"env": "EM_CELERY_BACKEND_URL"},
     }
+    monkeypatch.delenv("EM_CELERY_BROKER_URL")
+    assert celery_config()["broker"] == celery_app_args()["broker"] == "redis://127.0.0.1:6379/0"
     assert workers.app.conf.worker_prefetch_multiplier == 1  # a busy worker takes no more
 
 
@@ -93,7 +97,10 @@ def test_instance_set_up_names_the_missing_postgres_variables(monkeypatch):
 
 
 def test_dg_check_defs_passes(pytestconfig):
-    """`dg check defs` reads `[tool.dg]` in pyproject.toml and loads the project's module."""
+    """`dg check defs` reads `[tool.dg]` in pyproject.toml and loads the project's module,
+    the one `dagster dev` loads through workspace.yaml."""
+    tool = tomllib.loads((pytestconfig.rootpath / "pyproject.toml").read_text())["tool"]
+    assert tool["dg"]["project"]["code_location_target_module"] == tool["dagster"]["module_name"]
     dg = shutil.which("dg", path=str(Path(sys.executable).parent))
     assert dg, "dagster-dg-cli is in the dev extra"
     completed = subprocess.run(

@@ -38,6 +38,7 @@ if MISSING and os.environ.get("EM_REQUIRE_DISTRIBUTED") != "1":
 
 BUCKET = "em-team-root"
 WORKERS = ("w1", "w2")
+PARTITION_KEYS = ("0", "1")
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +69,7 @@ def deployment(services, s3_replica, tmp_path, monkeypatch) -> dict[str, str]:
         "EM_ASSETS_ROOT": f"s3://{BUCKET}/corpus",
         "AWS_ACCESS_KEY_ID": FAKE_KEY_ID,
         "AWS_SECRET_ACCESS_KEY": FAKE_SECRET,
+        "EM_CROP_PARTITIONS": str(len(PARTITION_KEYS)),  # read by launchers and workers
     }
     for name, value in settings.items():
         monkeypatch.setenv(name, value)
@@ -112,22 +114,34 @@ def content_versions(root: UPath) -> dict[str, str]:
     return versions
 
 
-def launch(select: str, config: dict) -> tuple[int, subprocess.CompletedProcess]:
-    """The README's command; returns the launcher's pid with its outcome."""
+def start_run(module: str, select: str, config: dict, *options: str) -> subprocess.Popen:
+    """The README's command, as a launcher process."""
     command = [
-        sys.executable, "-m", "dagster", "asset", "materialize",
-        "-m", "em_assets.deploy.definitions", "--select", select,
-        "--config-json", json.dumps(config),
+        sys.executable, "-m", "dagster", "asset", "materialize", "-m", module,
+        "--select", select, "--config-json", json.dumps(config), *options,
     ]  # fmt: skip
-    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
-        out, err = process.communicate(timeout=600)
-    assert process.returncode == 0, err[-4000:].decode(errors="replace")
-    return process.pid, subprocess.CompletedProcess(command, process.returncode, out, err)
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
-def latest_run_events(instance: DagsterInstance) -> list:
-    run = instance.get_runs(limit=1)[0]
-    return [record for record in instance.all_logs(run.run_id) if record.dagster_event]
+def finish(launcher: subprocess.Popen) -> int:
+    """Wait for a launcher to succeed; its pid."""
+    with launcher:
+        _, err = launcher.communicate(timeout=600)
+    assert launcher.returncode == 0, err[-4000:].decode(errors="replace")
+    return launcher.pid
+
+
+def launch(select: str, config: dict) -> int:
+    return finish(start_run("em_assets.deploy.definitions", select, config))
+
+
+def latest_run_events(instance: DagsterInstance, runs: int = 1) -> list:
+    return [
+        record
+        for run in instance.get_runs(limit=runs)
+        for record in instance.all_logs(run.run_id)
+        if record.dagster_event
+    ]
 
 
 STEP_BODY_EVENTS = {
@@ -152,17 +166,18 @@ def step_intervals(records) -> dict[str, tuple[float, float]]:
     return {key: (starts[key], ends[key]) for key in starts}
 
 
-def assert_steps_ran_in_workers(records, launcher_pid: int, workers: list[CeleryWorker]) -> None:
+def worker_names_of_steps(records, launchers: set[int], workers: list[CeleryWorker]) -> set[str]:
+    """The workers whose processes wrote the steps' own events; none may be a launcher."""
     worker_of = {pid: worker.name for worker in workers for pid in worker.pids()}
     body_pids = {
         r.dagster_event.pid for r in records if r.dagster_event.event_type in STEP_BODY_EVENTS
     }
-    assert launcher_pid not in body_pids
+    assert not launchers & body_pids
     assert body_pids <= worker_of.keys(), (body_pids, worker_of)
-    assert {worker_of[pid] for pid in body_pids} == set(WORKERS)  # both took steps
+    return {worker_of[pid] for pid in body_pids}
 
 
-def assert_ebi_steps_took_turns(server, launcher_pid, workers) -> None:
+def assert_ebi_steps_took_turns(server) -> None:
     """EMPIAR and IDR (both EBI, pool host_ebi, limit 1) launched together onto two idle
     workers, every EBI answer slowed: without the limit they would overlap."""
     server.inject(Fault("slow", seconds=0.2, times=-1))
@@ -175,15 +190,44 @@ def assert_ebi_steps_took_turns(server, launcher_pid, workers) -> None:
     assert server.state.max_transfers <= 1
 
 
-def test_whole_graph_distributed_over_celery_workers_with_postgres(
+def backfill_partitioned_crops(workers: list[CeleryWorker], s3_client) -> dict[str, str]:
+    """README step 5: the block partitions as parallel runs, then the assembling assets,
+    in place of the crops (deleted first, so nothing is reused) on the workers' root."""
+    for page in s3_client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET):
+        for item in page.get("Contents", []):
+            if item["Key"].startswith(("corpus/flyem_hemibrain", "corpus/openorganelle_jrc")):
+                s3_client.delete_object(Bucket=BUCKET, Key=item["Key"])
+    config = {"ops": {f"{name}_blocks": step for name, step in SMALL_CROPS["ops"].items()}}
+    blocks = "flyem_hemibrain_blocks,openorganelle_jrc_blocks"
+    launchers = [
+        start_run("em_assets.deploy.scale_out", blocks, config, "--partition", key)
+        for key in PARTITION_KEYS
+    ]
+    pids = {finish(launcher) for launcher in launchers}
+    pids.add(finish(start_run("em_assets.deploy.scale_out", "flyem_hemibrain,openorganelle_jrc",
+                              SMALL_CROPS)))  # fmt: skip
+    with DagsterInstance.get() as instance:
+        records = latest_run_events(instance, runs=len(PARTITION_KEYS) + 1)
+    assert worker_names_of_steps(records, pids, workers)
+    assert len(step_intervals(records)) >= 2 * len(PARTITION_KEYS) + 2
+    root = UPath(f"s3://{BUCKET}/corpus")
+    versions = {}
+    for name in ("flyem_hemibrain", "openorganelle_jrc"):
+        manifest = Manifest.model_validate_json((root / f"{name}.json").read_text())
+        assert file_problems(root, manifest) == [], name
+        versions[name] = manifest.content_version()
+    return versions
+
+
+def test_distributed_recipe_on_celery_workers_redis_and_postgres(
     all_sources, deployment, workers, services, s3_replica, monkeypatch
 ):
-    launcher_pid, _ = launch("*consolidated_report", SMALL_CROPS)
+    launcher_pid = launch("*consolidated_report", SMALL_CROPS)
     with DagsterInstance.get() as instance:
         records = latest_run_events(instance)
     steps = step_intervals(records)
     assert {key.split(".")[0] for key in steps} >= {*DATASETS, "consolidated_report"}
-    assert_steps_ran_in_workers(records, launcher_pid, workers)
+    assert worker_names_of_steps(records, {launcher_pid}, workers) == set(WORKERS)
 
     distributed = content_versions(UPath(f"s3://{BUCKET}/corpus"))
     assert distributed == single_process_manifests(f"s3://{BUCKET}/single", monkeypatch)
@@ -200,4 +244,7 @@ def test_whole_graph_distributed_over_celery_workers_with_postgres(
         assert not any(needle in body for body in stored), secret
 
     monkeypatch.setenv("EM_ASSETS_ROOT", f"s3://{BUCKET}/corpus")
-    assert_ebi_steps_took_turns(all_sources["http"], launcher_pid, workers)
+    assert_ebi_steps_took_turns(all_sources["http"])
+
+    partitioned = backfill_partitioned_crops(workers, s3_replica.client())
+    assert partitioned == {name: distributed[name] for name in partitioned}

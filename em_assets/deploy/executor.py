@@ -23,15 +23,17 @@ def _config_value(setting: EnvSetting) -> str | dict[str, str]:
     return {"env": setting.name} if setting.name in os.environ else setting.default
 
 
+def celery_config() -> dict[str, Any]:
+    """The executor's config: broker and backend from `EM_CELERY_*`."""
+    return {
+        "broker": _config_value(CELERY_BROKER_URL),
+        "backend": _config_value(CELERY_BACKEND_URL),
+    }
+
+
 def celery_from_environment() -> ExecutorDefinition:
-    """`celery_executor` with its broker and backend taken from `EM_CELERY_*`."""
-    return celery_executor.configured(
-        {
-            "broker": _config_value(CELERY_BROKER_URL),
-            "backend": _config_value(CELERY_BACKEND_URL),
-        },
-        name="celery",
-    )
+    """`celery_executor`, configured by `celery_config()`."""
+    return celery_executor.configured(celery_config(), name="celery")
 
 
 def celery_app_args() -> dict[str, Any]:
