@@ -69,9 +69,9 @@ def _wait(condition, what: str, timeout: float, log: Path | None = None) -> None
         time.sleep(0.2)
 
 
-def stop_process_group(process: subprocess.Popen, timeout: float = 30) -> None:
+def stop_process_group(process: subprocess.Popen | None, timeout: float = 30) -> None:
     """SIGTERM to the group a process leads (a Celery worker and its pool), then SIGKILL."""
-    if process.poll() is None:
+    if process is not None and process.poll() is None:
         os.killpg(process.pid, signal.SIGTERM)
         try:
             process.wait(timeout)
@@ -85,6 +85,7 @@ class Redis:
         self.port = free_port()
         self.log = directory / "redis.log"
         self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen | None = None
 
     def start(self) -> Redis:
         self.process = subprocess.Popen(
@@ -182,13 +183,17 @@ class Postgres:
             env=self._client_env(), check=True, capture_output=True,
         ).stdout  # fmt: skip
 
-    def stop(self) -> None:
+    def stop(self) -> int | None:
+        """Stop the server and remove its files; return the server's pid, if it ran."""
+        pid_file = self.data / "postmaster.pid"
+        pid = int(pid_file.read_text().split()[0]) if pid_file.exists() else None
         subprocess.run(
             self._as_owner([str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate",
                             "-w", "stop"]),
             check=False, capture_output=True,
         )  # fmt: skip
         shutil.rmtree(self.directory, ignore_errors=True)
+        return pid
 
 
 class CeleryWorker:
@@ -198,6 +203,7 @@ class CeleryWorker:
         self.name = name
         self.log = directory / f"worker-{name}.log"
         self.env = env
+        self.process: subprocess.Popen | None = None
 
     def start(self) -> CeleryWorker:
         with self.log.open("wb") as log:
@@ -210,15 +216,22 @@ class CeleryWorker:
         return self
 
     def wait_ready(self) -> None:
-        _wait(lambda: b"ready." in self.log.read_bytes(), f"worker {self.name}", 180, self.log)
+        def ready() -> bool:
+            if self.process is not None and self.process.poll() is not None:
+                tail = self.log.read_text(errors="replace")[-3000:]
+                raise RuntimeError(f"worker {self.name} exited at start-up:\n{tail}")
+            return b"ready." in self.log.read_bytes()
+
+        _wait(ready, f"worker {self.name}", 180, self.log)
 
     def pids(self) -> set[int]:
         """The worker and its pool's processes, where the steps run."""
+        assert self.process is not None, "the worker was not started"
         parent = psutil.Process(self.process.pid)
         return {parent.pid, *(child.pid for child in parent.children(recursive=True))}
 
     def stop(self) -> set[int]:
         """Stop the worker and its pool; return their pids to check none is left."""
-        pids = self.pids() if self.process.poll() is None else set()
+        pids = self.pids() if self.process is not None and self.process.poll() is None else set()
         stop_process_group(self.process)
         return pids

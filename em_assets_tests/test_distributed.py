@@ -44,15 +44,14 @@ PARTITION_KEYS = ("0", "1")
 @pytest.fixture(scope="module")
 def services(tmp_path_factory) -> Iterator[tuple[Redis, Postgres]]:
     assert not MISSING, f"EM_REQUIRE_DISTRIBUTED=1 but this machine lacks {MISSING}"
-    redis = Redis(tmp_path_factory.mktemp("redis")).start()
-    postgres = Postgres()
+    redis, postgres = Redis(tmp_path_factory.mktemp("redis")), Postgres()
     try:
-        postgres.start()
-        yield redis, postgres
+        yield redis.start(), postgres.start()
     finally:
-        postgres.stop()
+        server_pid = postgres.stop()
         redis.stop()
-    assert redis.process.poll() is not None
+    assert redis.process is None or redis.process.poll() is not None
+    assert server_pid is None or not psutil.pid_exists(server_pid), "Postgres survived"
 
 
 @pytest.fixture
@@ -126,7 +125,11 @@ def start_run(module: str, select: str, config: dict, *options: str) -> subproce
 def finish(launcher: subprocess.Popen) -> int:
     """Wait for a launcher to succeed; its pid."""
     with launcher:
-        _, err = launcher.communicate(timeout=600)
+        try:
+            _, err = launcher.communicate(timeout=600)
+        except subprocess.TimeoutExpired:
+            launcher.kill()
+            raise
     assert launcher.returncode == 0, err[-4000:].decode(errors="replace")
     return launcher.pid
 
