@@ -27,6 +27,7 @@ CHECKS = [
     epfl_hippocampus.epfl_files_intact,
     flyem_hemibrain.hemibrain_crop_intact,
     flyem_hemibrain.hemibrain_voxel_size_documented,
+    flyem_hemibrain.hemibrain_labels_aligned,
     empiar_11759.empiar_files_intact,
     empiar_11759.empiar_voxel_size_documented,
     idr_0086.idr_files_intact,

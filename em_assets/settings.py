@@ -59,6 +59,16 @@ HEMIBRAIN_URL = EnvSetting(
     "precomputed://https://storage.googleapis.com/neuroglancer-janelia-flyem-hemibrain/emdata/clahe_yz/jpeg",
     "cloud-volume path of the FlyEM hemibrain EM layer",
 )
+HEMIBRAIN_SEGMENTATION_URL = EnvSetting(
+    "EM_HEMIBRAIN_SEGMENTATION_URL",
+    "precomputed://https://storage.googleapis.com/neuroglancer-janelia-flyem-hemibrain/v1.2/segmentation",
+    "cloud-volume path of the hemibrain neuron segmentation (uint64 body ids, labels run config)",
+)
+HEMIBRAIN_MITO_URL = EnvSetting(
+    "EM_HEMIBRAIN_MITO_URL",
+    "precomputed://https://storage.googleapis.com/neuroglancer-janelia-flyem-hemibrain/v1.2/mito-objects-grouped",
+    "cloud-volume path of the hemibrain mitochondria segmentation (labels run config 'mito')",
+)
 EMPIAR_API_URL = EnvSetting(
     "EM_EMPIAR_API_URL",
     "https://www.ebi.ac.uk/empiar/api",
@@ -102,6 +112,8 @@ ALL_SETTINGS = (
     ASSETS_ROOT,
     EPFL_URL,
     HEMIBRAIN_URL,
+    HEMIBRAIN_SEGMENTATION_URL,
+    HEMIBRAIN_MITO_URL,
     EMPIAR_API_URL,
     EBI_FILES_URL,
     IDR_URL,

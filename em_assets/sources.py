@@ -16,6 +16,8 @@ from em_assets.settings import (
     EBI_FILES_URL,
     EMPIAR_API_URL,
     EPFL_URL,
+    HEMIBRAIN_MITO_URL,
+    HEMIBRAIN_SEGMENTATION_URL,
     HEMIBRAIN_URL,
     IDR_URL,
     OPENORGANELLE_URL,
@@ -37,25 +39,45 @@ class EpflServer(ConfigurableResource):
 
 
 class HemibrainVolume(ConfigurableResource):
-    """The FlyEM hemibrain EM layer, as a cloud-volume path."""
+    """The FlyEM hemibrain EM layer, and the label layers published beside it, as
+    cloud-volume paths."""
 
     cloudpath: str = Field(default=HEMIBRAIN_URL.default, description=HEMIBRAIN_URL.help)
+    segmentation_cloudpath: str = Field(
+        default=HEMIBRAIN_SEGMENTATION_URL.default, description=HEMIBRAIN_SEGMENTATION_URL.help
+    )
+    mito_cloudpath: str = Field(
+        default=HEMIBRAIN_MITO_URL.default, description=HEMIBRAIN_MITO_URL.help
+    )
 
     def setup_for_execution(self, context) -> None:
         self.validated_cloudpath()
 
     def validated_cloudpath(self) -> str:
         """A `precomputed://` path cloud-volume can open: over http(s), gs:// or s3://."""
-        path = self.cloudpath.strip().rstrip("/")
-        inner = urlsplit(path.removeprefix("precomputed://"))
-        if inner.scheme in ("http", "https"):
-            require_http_url(inner.geturl(), HEMIBRAIN_URL.name)
-        elif inner.scheme not in ("gs", "s3") or not inner.netloc:
-            raise ConfigurationError(
-                f"{HEMIBRAIN_URL.name}={self.cloudpath!r} is not a cloud-volume path; use "
-                "precomputed://https://HOST/PATH, gs://BUCKET/PATH or s3://BUCKET/PATH."
-            )
-        return path if path.startswith("precomputed://") else f"precomputed://{path}"
+        return precomputed_cloudpath(self.cloudpath, HEMIBRAIN_URL.name)
+
+    def label_cloudpath(self, layer: str) -> tuple[str, str]:
+        """The validated path of a label layer (`segmentation` or `mito`) and its variable."""
+        setting, value = {
+            "segmentation": (HEMIBRAIN_SEGMENTATION_URL, self.segmentation_cloudpath),
+            "mito": (HEMIBRAIN_MITO_URL, self.mito_cloudpath),
+        }[layer]
+        return precomputed_cloudpath(value, setting.name), setting.name
+
+
+def precomputed_cloudpath(value: str, variable: str) -> str:
+    """`value` as a `precomputed://` path over http(s), gs:// or s3://; errors name `variable`."""
+    path = value.strip().rstrip("/")
+    inner = urlsplit(path.removeprefix("precomputed://"))
+    if inner.scheme in ("http", "https"):
+        require_http_url(inner.geturl(), variable)
+    elif inner.scheme not in ("gs", "s3") or not inner.netloc:
+        raise ConfigurationError(
+            f"{variable}={value!r} is not a cloud-volume path; use "
+            "precomputed://https://HOST/PATH, gs://BUCKET/PATH or s3://BUCKET/PATH."
+        )
+    return path if path.startswith("precomputed://") else f"precomputed://{path}"
 
 
 class EmpiarApi(ConfigurableResource):

@@ -26,6 +26,7 @@ from em_assets_tests.replicas.precomputed import (
     write_layer,
 )
 from em_assets_tests.replicas.s3 import S3Replica
+from em_assets_tests.replicas.segmentation import SegmentationReplica, write_hemibrain_labels
 
 
 @pytest.fixture(autouse=True)
@@ -97,15 +98,31 @@ def precomputed_tree(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Prec
     }
 
 
+@pytest.fixture(scope="session")
+def hemibrain_labels(precomputed_tree) -> dict[str, SegmentationReplica]:
+    """Label layers beside the sharded EM layer: a sharded segmentation on its grid and a
+    mito layer at twice its voxel size."""
+    sharded = precomputed_tree["sharded"]
+    root = sharded.directory.parents[len(LAYER_PATH.split("/")) - 1]
+    return write_hemibrain_labels(root, sharded.resolution)
+
+
 @pytest.fixture
-def hemibrain_replica(precomputed_tree, monkeypatch: pytest.MonkeyPatch):
-    """The sharded layer served over HTTP, with EM_HEMIBRAIN_URL pointing at it."""
+def hemibrain_replica(precomputed_tree, hemibrain_labels, monkeypatch: pytest.MonkeyPatch):
+    """The sharded layer and its label layers served over HTTP, with EM_HEMIBRAIN_URL,
+    EM_HEMIBRAIN_SEGMENTATION_URL and EM_HEMIBRAIN_MITO_URL pointing at them."""
     server = ReplicaHTTPServer()
     server.state.directory = precomputed_tree["sharded"].directory.parents[
         len(LAYER_PATH.split("/")) - 1
     ]
     server.start()
     monkeypatch.setenv("EM_HEMIBRAIN_URL", precomputed_tree["sharded"].cloudpath(server))
+    for name, variable in (
+        ("segmentation", "EM_HEMIBRAIN_SEGMENTATION_URL"),
+        ("mito", "EM_HEMIBRAIN_MITO_URL"),
+    ):
+        layer = hemibrain_labels[name]
+        monkeypatch.setenv(variable, layer.cloudpath(server.base_url, server.state.directory))
     yield server, precomputed_tree
     server.stop()
 

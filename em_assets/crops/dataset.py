@@ -25,6 +25,7 @@ from upath import UPath
 from em_assets.crops import pipeline
 from em_assets.crops.copy import CopyProgress, copy_blocks, result_of
 from em_assets.crops.geometry import Box, Vec, blocks
+from em_assets.crops.labels import LabelSource, copy_labels, labels_current, with_labels
 from em_assets.crops.ome_zarr import ensure_image
 from em_assets.crops.placement import Placement
 from em_assets.crops.resource import CropCopy
@@ -51,6 +52,10 @@ class CropSource:
     source_urls: list[str]
     provenance: dict[str, str]
     metadata: dict[str, MetadataValue] = field(default_factory=dict)
+    labels: list[LabelSource] = field(default_factory=list)
+    """Label layers to store with the crop, aligned to it (NGFF labels)."""
+    placement: Placement | None = None
+    """A crop fixed by the request (e.g. around a ground-truth crop) instead of a seeded one."""
 
 
 @dataclass(frozen=True)
@@ -74,18 +79,28 @@ def materialize_crop(
     kept = pipeline.reusable_crop(
         previous, source.version, source.level, source.size, source.seed, root, log
     )
-    if kept is not None:
+    if kept is not None and labels_current(kept, source.labels):
         return materialization(
             *settle(kept, previous), payload_bytes=0, thumbnail=pipeline.thumbnail(kept, root)
         )
-    placement = pipeline.place(source.level, source.levels, source.size, source.seed, log)
+    placement = place(source, log)
     directory = storage.dataset_dir(dataset.name)
     store = directory / pipeline.store_name(source.version, source.level, placement.box)
     pipeline.remove_stale_stores(directory, pipeline.stores_to_keep(store, previous), log)
     outcome = pipeline.write_crop(
         source.level, placement, store, dataset.facts.title, copier, log, dataset.name
     )
-    return describe(dataset, source, outcome, storage, previous)
+    labels = copy_labels(
+        source.labels, source.level, placement.box, store, root, copier, log, dataset.name
+    )
+    return describe(dataset, source, outcome, storage, previous, labels)
+
+
+def place(source: CropSource, log: Logger) -> Placement:
+    """The crop the request fixes, else the seeded placement."""
+    if source.placement is not None:
+        return source.placement
+    return pipeline.place(source.level, source.levels, source.size, source.seed, log)
 
 
 def describe(
@@ -94,7 +109,9 @@ def describe(
     outcome: pipeline.CropOutcome,
     storage: StorageRoot,
     previous: Manifest | None,
+    labels: tuple[list, list] = ([], []),
 ) -> MaterializeResult:
+    """The manifest of a written crop; `labels` are the (infos, file entries) stored with it."""
     root = storage.base()
     facts = dataset.facts
     manifest = build_manifest(
@@ -118,7 +135,9 @@ def describe(
             "shape": "crop_size run config",
             "crop": "seeded placement on the source chunk grid, coarse-level background probe",
         },
-        **pipeline.manifest_fields(outcome, source.level, source.levels[0], root),
+        **with_labels(
+            pipeline.manifest_fields(outcome, source.level, source.levels[0], root), *labels
+        ),
     )
     manifest, unchanged = settle(manifest, previous)
     return materialization(
@@ -150,7 +169,7 @@ def copy_partition(
     machine) finds the same crop and the same store, and writes disjoint whole chunks.
     """
     started = time.monotonic()
-    placement = pipeline.place(source.level, source.levels, source.size, source.seed, log)
+    placement = place(source, log)
     store = storage.dataset_dir(dataset.name) / pipeline.store_name(
         source.version, source.level, placement.box
     )
@@ -181,8 +200,11 @@ def assemble(
     source: CropSource,
     partials: Mapping[str, dict[str, Any]],
     storage: StorageRoot,
+    copier: CropCopy,
+    log: Logger,
 ) -> MaterializeResult:
-    """One manifest from the partitions' shares, once they cover the crop exactly."""
+    """One manifest from the partitions' shares, once they cover the crop exactly, with the
+    crop's labels copied beside it."""
     keys = {
         (p["store"], p["source_version"], tuple(p["offset"]), tuple(p["size"]))
         for p in partials.values()
@@ -215,7 +237,13 @@ def assemble(
     store: UPath = storage.dataset_dir(dataset.name) / store_name
     spec = pipeline.image_spec(source.level, placement, dataset.facts.title)
     outcome = pipeline.outcome_of(placement, result, store, spec)
-    return describe(dataset, source, outcome, storage, storage.stored_manifest(dataset.name))
+    # Labels are small beside the EM (one layer, copied once the EM is whole): one step.
+    labels = copy_labels(
+        source.labels, source.level, box, store, storage.base(), copier, log, dataset.name
+    )
+    return describe(
+        dataset, source, outcome, storage, storage.stored_manifest(dataset.name), labels
+    )
 
 
 def crop_checks(

@@ -86,6 +86,30 @@ def ensure_image(path: UPath, spec: ImageSpec) -> zarr.Array:
     return array  # type: ignore[return-value]
 
 
+def create_label(
+    image_path: UPath, name: str, spec: ImageSpec, colors: list[dict] | None = None
+) -> zarr.Array:
+    """An empty NGFF 0.4 label image `labels/{name}` inside the image at `image_path`
+    (replacing a label of that name), listed in `labels/.zattrs`, ready for block writes.
+
+    `spec` carries the label's own scale and translation, so a label at another resolution
+    than its image still lands on the same physical box (NGFF 0.4 "labels" and
+    "image-label": https://ngff.openmicroscopy.org/0.4/#labels-md).
+    """
+    store, options = _location(image_path)
+    root = zarr.open_group(store, mode="a", zarr_format=2, storage_options=options)
+    labels = root.require_group("labels")
+    names = list(labels.attrs.get("labels", []))
+    if name not in names:
+        labels.attrs["labels"] = [*names, name]
+    group = labels.create_group(name, overwrite=True)
+    image_label: dict[str, Any] = {"version": "0.4", "source": {"image": "../../"}}
+    if colors:
+        image_label["colors"] = colors
+    group.attrs.update({"multiscales": multiscales(spec), "image-label": image_label})
+    return _create_array(group, spec)
+
+
 def _create_array(group: zarr.Group, spec: ImageSpec) -> zarr.Array:
     return group.create_array(
         ARRAY_NAME,

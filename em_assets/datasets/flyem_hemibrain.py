@@ -10,7 +10,9 @@ from dagster import (
 from pydantic import Field
 
 from em_assets.crops import pipeline
+from em_assets.crops.alignment import label_checks
 from em_assets.crops.dataset import CropDataset, CropSource, crop_checks, materialize_crop
+from em_assets.crops.label_sources import open_precomputed_label
 from em_assets.crops.precomputed import open_precomputed
 from em_assets.crops.resource import CropCopy
 from em_assets.manifest.metadata import static_metadata
@@ -39,10 +41,20 @@ FACTS = DatasetFacts(
 )
 
 
+LABEL_LAYERS = ("segmentation", "mito")
+
+
 class HemibrainConfig(Config):
     crop_size: int = Field(default=1000, gt=0, description="voxels per edge of the cubic crop")
     seed: int = Field(default=2020, description="same seed, same crop")
     mip: int = Field(default=0, ge=0, description="resolution level; 0 is full resolution")
+    labels: list[str] = Field(
+        default=["segmentation"],
+        description=(
+            "label layers stored with the crop as NGFF labels: 'segmentation' (neuron body "
+            "ids, EM_HEMIBRAIN_SEGMENTATION_URL), 'mito' (EM_HEMIBRAIN_MITO_URL); [] for none"
+        ),
+    )
 
 
 @asset(
@@ -87,6 +99,15 @@ def open_source(hemibrain: HemibrainVolume, config: HemibrainConfig) -> CropSour
     size = (config.crop_size,) * 3
     pipeline.check_crop_fits(level, size, "crop_size")
     info_url = f"{cloudpath.removeprefix('precomputed://')}/info"
+    unknown = sorted(set(config.labels) - set(LABEL_LAYERS))
+    if unknown:
+        raise ConfigurationError(
+            f"labels {unknown} are not hemibrain label layers; choose from {list(LABEL_LAYERS)}"
+        )
+    labels = [
+        open_precomputed_label(name, *hemibrain.label_cloudpath(name))
+        for name in dict.fromkeys(config.labels)
+    ]
     return CropSource(
         level=level,
         levels=list(levels),
@@ -103,6 +124,7 @@ def open_source(hemibrain: HemibrainVolume, config: HemibrainConfig) -> CropSour
             "sample": "Scheffer et al. 2020",
         },
         metadata={"sharded": MetadataValue.bool(level.sharded)},
+        labels=labels,
     )
 
 
@@ -118,3 +140,4 @@ def current_version(hemibrain: HemibrainVolume) -> str:
 hemibrain_crop_intact, hemibrain_voxel_size_documented = crop_checks(
     DATASET, "hemibrain", "precomputed info scales[0].resolution"
 )
+hemibrain_labels_aligned = label_checks(ASSET_NAME, "hemibrain")

@@ -71,6 +71,37 @@ class CropInfo(BaseModel):
     statistics: ContentStatistics
 
 
+class LabelInfo(BaseModel):
+    """A label image stored inside a crop (NGFF `labels/{name}`), and how it was made.
+
+    Geometry is the label's own: a label at another resolution than its crop keeps that
+    resolution, and `voxel_size_nm` and `translation_nm` put it on the crop's physical box.
+    """
+
+    name: str
+    path: str = Field(description="the label's group, relative to the storage root")
+    source_url: str
+    source_level: str = Field(description="the source level copied (mip or dataset path)")
+    source_version: str
+    voxel_size_nm: list[float] = Field(min_length=3, max_length=3, description="x, y, z")
+    translation_nm: list[float] = Field(min_length=3, max_length=3, description="x, y, z")
+    dtype: str
+    shape: list[int] = Field(min_length=3, max_length=3, description="z, y, x")
+    offset_voxels: list[int] = Field(
+        min_length=3, max_length=3, description="x, y, z, in voxels of the source level"
+    )
+    treatment: Literal["copied", "native_resolution"]
+    description: str = Field(description="what was done, in words")
+    nonzero_fraction: float = Field(ge=0, le=1)
+    outside_value: int = Field(
+        description="value of voxels outside the source's extent (fill value, or 'unknown')"
+    )
+    unknown_value: int | None = Field(
+        default=None, description="the source's 'unknown' (not annotated) value, if it has one"
+    )
+    unknown_fraction: float | None = Field(default=None, ge=0, le=1)
+
+
 class Manifest(BaseModel):
     dataset: str
     title: str
@@ -102,6 +133,9 @@ class Manifest(BaseModel):
     )
     checked_at: datetime | None = Field(
         default=None, description="when the source was last compared with this copy"
+    )
+    labels: list[LabelInfo] = Field(
+        default_factory=list, description="label images stored with the crop, aligned to it"
     )
 
     def content_version(self) -> str:

@@ -84,11 +84,12 @@ def flyem_hemibrain_assembled(
     config: HemibrainConfig,
     storage: StorageRoot,
     hemibrain: HemibrainVolume,
+    crop_copy: CropCopy,
     shares: dict,
 ) -> MaterializeResult:
     source = hemibrain_dataset.open_source(hemibrain, config)
     with storage.lease(hemibrain_dataset.DATASET.name, context.run.run_id, context.log):
-        return assemble(hemibrain_dataset.DATASET, source, shares, storage)
+        return assemble(hemibrain_dataset.DATASET, source, shares, storage, crop_copy, context.log)
 
 
 @asset(
@@ -128,11 +129,14 @@ def openorganelle_jrc_assembled(
     config: OpenOrganelleConfig,
     storage: StorageRoot,
     openorganelle: OpenOrganelleStore,
+    crop_copy: CropCopy,
     shares: dict,
 ) -> MaterializeResult:
     source = openorganelle_dataset.open_source(openorganelle, config)
     with storage.lease(openorganelle_dataset.DATASET.name, context.run.run_id, context.log):
-        return assemble(openorganelle_dataset.DATASET, source, shares, storage)
+        return assemble(
+            openorganelle_dataset.DATASET, source, shares, storage, crop_copy, context.log
+        )
 
 
 ASSETS = [
