@@ -34,6 +34,7 @@ CHECKS = [
     idr_0086.idr_voxel_size_documented,
     openorganelle_jrc.openorganelle_crop_intact,
     openorganelle_jrc.openorganelle_voxel_size_documented,
+    openorganelle_jrc.openorganelle_labels_aligned,
 ]
 
 defs = Definitions(

@@ -17,6 +17,7 @@ from em_assets_tests.replicas.ebi import serve_idr
 from em_assets_tests.replicas.empiar import serve_empiar
 from em_assets_tests.replicas.epfl import epfl_base_url, serve_epfl
 from em_assets_tests.replicas.gcs import GcsReplica
+from em_assets_tests.replicas.groundtruth import write_groundtruth
 from em_assets_tests.replicas.http_server import ReplicaHTTPServer
 from em_assets_tests.replicas.openorganelle import BUCKET, ZarrReplica, write_pyramid
 from em_assets_tests.replicas.precomputed import (
@@ -140,6 +141,12 @@ def openorganelle_replica(
         for item in page.get("Contents", []):
             client.delete_object(Bucket=BUCKET, Key=item["Key"])
     client.delete_bucket(Bucket=BUCKET)
+
+
+@pytest.fixture
+def groundtruth_replica(openorganelle_replica: ZarrReplica, s3_replica: S3Replica):
+    """CellMap ground-truth crops (crop124, crop1038) inside the jrc_mus-liver replica."""
+    return openorganelle_replica, write_groundtruth(s3_replica)
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from em_assets.manifest.model import FileEntry, Manifest, build_manifest
+from em_assets.manifest.model import FileEntry, LabelInfo, Manifest, build_manifest
 from em_assets.report.findings import build_report
 from em_assets.report.render import comparison_table, key_findings, markdown
 from em_assets.report.techniques import technique_group
@@ -113,3 +113,24 @@ def test_table_and_markdown_carry_every_dataset():
     assert "| dataset | technique |" in text
     for name in manifests:
         assert f"| {name} | FIB-SEM |" in text
+
+
+def test_the_labels_column_names_each_label_and_how_it_was_stored():
+    labelled = manifest("hemi", [8, 8, 8])
+    label = {
+        "path": "hemi/crop/labels/x", "source_url": "precomputed://x", "source_level": "mip 0",
+        "source_version": "v", "voxel_size_nm": [8, 8, 8], "translation_nm": [0, 0, 0],
+        "dtype": "uint64", "shape": [1, 1, 1], "offset_voxels": [0, 0, 0],
+        "description": "d", "nonzero_fraction": 0.5, "outside_value": 0,
+    }  # fmt: skip
+    labelled.labels = [
+        LabelInfo(name="segmentation", treatment="copied", **label),
+        LabelInfo(name="mito", treatment="native_resolution", **label),
+    ]
+    report = build_report({"hemi": labelled, "plain": manifest("plain", [5, 5, 5])})
+    table = comparison_table(report)
+    assert list(table.labels) == ["segmentation (copied), mito (native resolution)", ""]
+    rendered = markdown(report, table)
+    assert "| labels |" in rendered
+    assert "| segmentation (copied), mito (native resolution) |" in rendered
+    assert rendered.count("| — |") == 1

@@ -130,10 +130,10 @@ def describe(
         run_config=source.run_config,
         source_version=source.version,
         provenance={
-            **source.provenance,
             "voxel_size_nm": source.voxel_size_source,
             "shape": "crop_size run config",
             "crop": "seeded placement on the source chunk grid, coarse-level background probe",
+            **source.provenance,  # a source placing its crop otherwise says so
         },
         **with_labels(
             pipeline.manifest_fields(outcome, source.level, source.levels[0], root), *labels

@@ -11,7 +11,9 @@ from dagster import (
 from pydantic import Field
 
 from em_assets.crops import pipeline
+from em_assets.crops.alignment import label_checks
 from em_assets.crops.dataset import CropDataset, CropSource, crop_checks, materialize_crop
+from em_assets.crops.groundtruth import GROUNDTRUTH, open_groundtruth, placement_around
 from em_assets.crops.resource import CropCopy
 from em_assets.crops.zarr_source import ZarrLevel, open_multiscale
 from em_assets.manifest.metadata import static_metadata
@@ -45,6 +47,13 @@ class OpenOrganelleConfig(Config):
     scale: str = Field(default="s0", description="pyramid level, e.g. s0 (finest) to s4")
     crop_size: int = Field(default=512, gt=0, description="voxels per edge of the cubic crop")
     seed: int = Field(default=2021, description="same seed, same crop")
+    groundtruth_crop: str | None = Field(
+        default=None,
+        description=(
+            "a CellMap ground-truth crop (e.g. 'crop124'): the EM crop is placed to contain "
+            "it (crop_size and seed are then not used) and its classes are stored as labels"
+        ),
+    )
 
 
 @asset(
@@ -86,8 +95,17 @@ def open_source(openorganelle: OpenOrganelleStore, config: OpenOrganelleConfig) 
             f"scale {config.scale!r} is not in {group_url}; available: {', '.join(by_name)}"
         )
     level = by_name[config.scale]
-    size = (config.crop_size,) * 3
-    pipeline.check_crop_fits(level, size, "crop_size")
+    labels, placement, placing = [], None, {}
+    if config.groundtruth_crop:
+        container = openorganelle.validated_url()
+        labels = open_groundtruth(container, config.groundtruth_crop, OPENORGANELLE_URL.name)
+        placement = placement_around(level, labels, config.groundtruth_crop, config.seed)
+        size = placement.box.size
+        where = f"{container}/{GROUNDTRUTH}/{config.groundtruth_crop}"
+        placing = {"shape": f"{where} multiscales extent", "crop": placement.description}
+    else:
+        size = (config.crop_size,) * 3
+        pipeline.check_crop_fits(level, size, "crop_size")
     return CropSource(
         level=level,
         levels=list(levels),
@@ -106,8 +124,11 @@ def open_source(openorganelle: OpenOrganelleStore, config: OpenOrganelleConfig) 
             "technique": FACTS.homepage,
             "organism": FACTS.homepage,
             "sample": FACTS.homepage,
+            **placing,
         },
         metadata={"source_chunks": MetadataValue.text(" × ".join(map(str, level.chunk)))},
+        labels=labels,
+        placement=placement,
     )
 
 
@@ -130,3 +151,4 @@ def current_version(openorganelle: OpenOrganelleStore) -> str:
 openorganelle_crop_intact, openorganelle_voxel_size_documented = crop_checks(
     DATASET, "openorganelle", "multiscales scale of the finest level"
 )
+openorganelle_labels_aligned = label_checks(ASSET_NAME, "openorganelle")

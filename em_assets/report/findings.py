@@ -24,6 +24,7 @@ class DatasetRow(BaseModel):
     total_bytes: int
     isotropic: bool
     anisotropy: float = Field(description="z over the mean of x and y")
+    labels: str = Field(default="", description="label images stored with the data, if any")
     sources: dict[str, str] = Field(description="field -> where its value came from")
 
 
@@ -78,6 +79,13 @@ class Report(BaseModel):
         return version_digest(self.input_versions)
 
 
+def label_summary(manifest: Manifest) -> str:
+    """Each stored label and whether it shares the data's grid, e.g. `segmentation (copied)`."""
+    return ", ".join(
+        f"{label.name} ({label.treatment.replace('_', ' ')})" for label in manifest.labels
+    )
+
+
 def dataset_row(manifest: Manifest) -> DatasetRow:
     x, y, z = manifest.voxel_size_nm
     provenance = manifest.provenance
@@ -92,6 +100,7 @@ def dataset_row(manifest: Manifest) -> DatasetRow:
         total_bytes=manifest.total_bytes,
         isotropic=manifest.isotropic,
         anisotropy=round(z / ((x + y) / 2), 4),
+        labels=label_summary(manifest),
         sources={
             "voxel_size_nm": manifest.voxel_size_source,
             "technique": provenance.get("technique", manifest.citation),

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 COLUMNS = [
     "dataset", "technique", "technique_group", "organism", "sample", "voxel_x_nm",
     "voxel_y_nm", "voxel_z_nm", "isotropic", "anisotropy", "file_count", "total_bytes",
+    "labels",
 ]  # fmt: skip
 
 
@@ -42,6 +43,7 @@ def comparison_table(report: Report) -> pd.DataFrame:
                 "anisotropy": row.anisotropy,
                 "file_count": row.file_count,
                 "total_bytes": row.total_bytes,
+                "labels": row.labels,
             }
         )
     return pd.DataFrame.from_records(records, columns=COLUMNS)
@@ -83,6 +85,7 @@ def markdown_table(table: pd.DataFrame) -> str:
             for x, y, z in zip(table.voxel_x_nm, table.voxel_y_nm, table.voxel_z_nm, strict=True)
         ],
         size=[human_bytes(b) for b in table.total_bytes],
+        labels_shown=[labels or "—" for labels in table.labels],
     )[
         [
             "dataset",
@@ -93,8 +96,9 @@ def markdown_table(table: pd.DataFrame) -> str:
             "anisotropy",
             "file_count",
             "size",
+            "labels_shown",
         ]
-    ]
+    ].rename(columns={"labels_shown": "labels"})
     header = "| " + " | ".join(shown.columns) + " |"
     rule = "|" + "---|" * len(shown.columns)
     rows = ["| " + " | ".join(str(v) for v in row) + " |" for row in shown.itertuples(index=False)]
