@@ -57,6 +57,8 @@ class Sizes:
 
 
 FULL = Sizes(1024 * MIB, 3 * 1024 * MIB, 1024, (512, 1000), 576, 512, None)
+NO_LABELS = {"flyem_hemibrain": {"labels": []}}
+"""The crop cases measure the EM copy; the replica has no label layers."""
 SMOKE = Sizes(4 * MIB, None, 128, (64,), 128, 64, {"flyem_hemibrain": 64, "openorganelle_jrc": 64})
 STEP_DONE = re.compile(r'Finished execution of step "([^"]+)" in ([\d.]+)(ms|s)')
 
@@ -250,8 +252,12 @@ def graph_case(
     results: Results, env: dict[str, str], work: Path, http: str, crops: dict[str, int] | None
 ) -> None:
     root = work / "root-graph"
+    sizes = {name: {"crop_size": edge} for name, edge in (crops or {}).items()}
     config = {
-        "ops": {name: {"config": {"crop_size": edge}} for name, edge in (crops or {}).items()}
+        "ops": {
+            name: {"config": {**NO_LABELS.get(name, {}), **sizes.get(name, {})}}
+            for name in {**NO_LABELS, **sizes}
+        }
     }
     runs = []
     for attempt in ("first run", "unchanged re-run"):
@@ -348,7 +354,7 @@ def main() -> None:
         measured = {n: epfl[n] for n in ("training.tif", "volumedata.tif") if n in epfl}
         epfl_memory_case(results, env, work, measured)
         for edge in sizes.hemibrain_crops:
-            crop_case(results, "flyem_hemibrain", edge, env, work, {})
+            crop_case(results, "flyem_hemibrain", edge, env, work, NO_LABELS["flyem_hemibrain"])
         crop_case(results, "openorganelle_jrc", sizes.openorganelle_crop, env, work, {})
         graph_case(results, env, work, http, sizes.graph_crops)
 

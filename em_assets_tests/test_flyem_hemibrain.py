@@ -85,7 +85,9 @@ def test_sharded_crop_equals_the_source_region(hemibrain_replica, storage_root, 
     assert stats["minimum"] == cropped.min() and stats["maximum"] == cropped.max()
     assert stats["mean"] == pytest.approx(cropped.mean())
     assert stats["background_fraction"] <= 0.5
-    assert manifest["file_count"] == 1 and manifest["total_bytes"] > 0
+    # The crop and its label (default: the segmentation), each a verified zarr array.
+    assert manifest["file_count"] == 2 and manifest["total_bytes"] > 0
+    assert manifest["files"][1]["path"].endswith("/labels/segmentation/s0")
     assert manifest["files"][0]["kind"] == "zarr_array"
 
 
@@ -104,7 +106,7 @@ def test_documented_voxel_size_mismatch_warns_but_keeps_the_source_value(
 def test_unsharded_layer_with_documented_resolution(hemibrain_replica, storage_root, monkeypatch):
     server, tree = hemibrain_replica
     monkeypatch.setenv("EM_HEMIBRAIN_URL", tree["unsharded"].cloudpath(server))
-    result = run(seed=7)
+    result = run(seed=7, labels=[])  # the replica's labels are on the sharded layer's grid
     manifest, group = stored(storage_root)
     assert manifest["voxel_size_nm"] == [8.0, 8.0, 8.0]
     expected = source_region(

@@ -189,3 +189,15 @@ def test_shifted_voxels_under_the_right_metadata_fail_too(hemibrain_replica, sto
     result = labels_aligned(UPath(storage_root), Manifest.model_validate(manifest))
     assert not result.passed
     assert "value differs" in result.metadata["problems"].value
+
+
+def test_a_label_that_would_need_resampling_is_refused_before_any_transfer(
+    hemibrain_replica, storage_root, monkeypatch
+):
+    """The unsharded EM replica is 8 nm; the segmentation is 9 × 9 × 10 nm: no whole ratio."""
+    server, tree = hemibrain_replica
+    monkeypatch.setenv("EM_HEMIBRAIN_URL", tree["unsharded"].cloudpath(server))
+    result = run(raise_on_error=False)
+    assert not result.success
+    assert "without resampling" in step_error(result)
+    assert not (storage_root / "flyem_hemibrain").exists()

@@ -76,6 +76,12 @@ def label_level(source: LabelSource, em: VolumeLevel) -> VolumeLevel:
     return min(fitting, key=lambda level: level.voxel_size_nm[0])
 
 
+def check_alignable(sources: list[LabelSource], em: VolumeLevel) -> None:
+    """Refuse, before any transfer, a label that could only be stored resampled."""
+    for source in sources:
+        label_level(source, em)
+
+
 def label_box(em: VolumeLevel, crop: Box, level: VolumeLevel) -> Box:
     """The voxels of `level` whose physical extent lies within the crop's physical box.
 

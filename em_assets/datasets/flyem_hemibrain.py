@@ -13,6 +13,7 @@ from em_assets.crops import pipeline
 from em_assets.crops.alignment import label_checks
 from em_assets.crops.dataset import CropDataset, CropSource, crop_checks, materialize_crop
 from em_assets.crops.label_sources import open_precomputed_label
+from em_assets.crops.labels import check_alignable
 from em_assets.crops.precomputed import open_precomputed
 from em_assets.crops.resource import CropCopy
 from em_assets.manifest.metadata import static_metadata
@@ -108,6 +109,7 @@ def open_source(hemibrain: HemibrainVolume, config: HemibrainConfig) -> CropSour
         open_precomputed_label(name, *hemibrain.label_cloudpath(name))
         for name in dict.fromkeys(config.labels)
     ]
+    check_alignable(labels, level)
     return CropSource(
         level=level,
         levels=list(levels),

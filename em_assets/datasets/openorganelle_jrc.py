@@ -14,6 +14,7 @@ from em_assets.crops import pipeline
 from em_assets.crops.alignment import label_checks
 from em_assets.crops.dataset import CropDataset, CropSource, crop_checks, materialize_crop
 from em_assets.crops.groundtruth import GROUNDTRUTH, open_groundtruth, placement_around
+from em_assets.crops.labels import check_alignable
 from em_assets.crops.resource import CropCopy
 from em_assets.crops.zarr_source import ZarrLevel, open_multiscale
 from em_assets.manifest.metadata import static_metadata
@@ -99,6 +100,7 @@ def open_source(openorganelle: OpenOrganelleStore, config: OpenOrganelleConfig) 
     if config.groundtruth_crop:
         container = openorganelle.validated_url()
         labels = open_groundtruth(container, config.groundtruth_crop, OPENORGANELLE_URL.name)
+        check_alignable(labels, level)
         placement = placement_around(level, labels, config.groundtruth_crop, config.seed)
         size = placement.box.size
         where = f"{container}/{GROUNDTRUTH}/{config.groundtruth_crop}"
