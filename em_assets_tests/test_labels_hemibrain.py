@@ -201,3 +201,29 @@ def test_a_label_that_would_need_resampling_is_refused_before_any_transfer(
     assert not result.success
     assert "without resampling" in step_error(result)
     assert not (storage_root / "flyem_hemibrain").exists()
+
+
+def test_a_label_at_a_non_whole_ratio_or_another_dtype_fails(hemibrain_replica, storage_root):
+    assert run().success
+    manifest, _ = stored(storage_root)
+    recorded = Manifest.model_validate(manifest)
+    label_path = storage_root / manifest["labels"][0]["path"]
+    group = zarr.open_group(str(label_path), mode="r+")
+    original = group.attrs["multiscales"]
+
+    stretched = json.loads(json.dumps(original))
+    scale = stretched[0]["datasets"][0]["coordinateTransformations"][0]["scale"]
+    stretched[0]["datasets"][0]["coordinateTransformations"][0]["scale"] = [
+        v * 0.75 for v in scale
+    ]  # 0.75 of the EM's voxel: inside the box, but no whole ratio
+    group.attrs["multiscales"] = stretched
+    result = labels_aligned(UPath(storage_root), recorded)
+    assert not result.passed and "whole multiple" in result.metadata["problems"].value
+
+    group.attrs["multiscales"] = original
+    assert labels_aligned(UPath(storage_root), recorded).passed
+    narrowed = group["s0"][:].astype(np.uint32)  # what a uint32 shortcut would store
+    del group["s0"]
+    group.create_array("s0", data=narrowed, chunks=(64, 64, 64))
+    result = labels_aligned(UPath(storage_root), recorded)
+    assert not result.passed and "dtype uint32" in result.metadata["problems"].value
