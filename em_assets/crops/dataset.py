@@ -33,7 +33,13 @@ from em_assets.crops.volume import VolumeLevel
 from em_assets.manifest.checks import agrees_with_documentation, stored_data_intact
 from em_assets.manifest.materialization import materialization, settle
 from em_assets.manifest.metadata import format_voxel_size
-from em_assets.manifest.model import DatasetFacts, Manifest, build_manifest
+from em_assets.manifest.model import (
+    DatasetFacts,
+    FileEntry,
+    LabelInfo,
+    Manifest,
+    build_manifest,
+)
 from em_assets.storage.root import StorageRoot
 from em_assets.transfer.progress import Logger
 
@@ -109,7 +115,7 @@ def describe(
     outcome: pipeline.CropOutcome,
     storage: StorageRoot,
     previous: Manifest | None,
-    labels: tuple[list, list] = ([], []),
+    labels: tuple[list[LabelInfo], list[FileEntry]] | None = None,
 ) -> MaterializeResult:
     """The manifest of a written crop; `labels` are the (infos, file entries) stored with it."""
     root = storage.base()
@@ -136,7 +142,8 @@ def describe(
             **source.provenance,  # a source placing its crop otherwise says so
         },
         **with_labels(
-            pipeline.manifest_fields(outcome, source.level, source.levels[0], root), *labels
+            pipeline.manifest_fields(outcome, source.level, source.levels[0], root),
+            *(labels or ([], [])),
         ),
     )
     manifest, unchanged = settle(manifest, previous)

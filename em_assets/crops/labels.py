@@ -262,6 +262,8 @@ def labels_current(previous: Manifest, sources: list[LabelSource]) -> bool:
     return recorded == [(source.name, source.url, source.version) for source in sources]
 
 
-def with_labels(fields: dict[str, Any], infos: list[LabelInfo], entries: list[FileEntry]):
+def with_labels(
+    fields: dict[str, Any], infos: list[LabelInfo], entries: list[FileEntry]
+) -> dict[str, Any]:
     """The crop's manifest fields with its labels added (their arrays count as its files)."""
     return {**fields, "files": [*fields["files"], *entries], "labels": infos}
