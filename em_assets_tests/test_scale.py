@@ -189,9 +189,11 @@ def test_partitioned_crop_on_s3_equals_the_single_step_crop(
 
 def test_assembling_with_a_partition_missing_is_refused(hemibrain_replica, storage_root):
     config = HemibrainConfig(crop_size=128, seed=5)
-    source = hemibrain_dataset.open_source(
-        HemibrainVolume(cloudpath=os.environ["EM_HEMIBRAIN_URL"]), config
+    volume = HemibrainVolume(
+        cloudpath=os.environ["EM_HEMIBRAIN_URL"],
+        segmentation_cloudpath=os.environ["EM_HEMIBRAIN_SEGMENTATION_URL"],
     )
+    source = hemibrain_dataset.open_source(volume, config)
     storage = StorageRoot(root=str(storage_root))
     copier = CropCopy(block_voxels=64**3, workers=1)
     log = logging.getLogger("test")
