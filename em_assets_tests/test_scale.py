@@ -203,4 +203,4 @@ def test_assembling_with_a_partition_missing_is_refused(hemibrain_replica, stora
         if k != 3
     }
     with pytest.raises(PartitionMismatchError, match="copied 7 of 8 chunks"):
-        assemble(hemibrain_dataset.DATASET, source, shares, storage)
+        assemble(hemibrain_dataset.DATASET, source, shares, storage, copier, log)
