@@ -16,7 +16,7 @@ def dagster_home(base: Path) -> Path:
     return home
 
 
-def run_cli(args: list[str], base: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+def run_cli(args: list[str], base: Path, timeout: float = 900) -> subprocess.CompletedProcess:
     """Run a `dagster` command in a subprocess, with a persistent instance under `base`."""
     assert args[0] == "dagster"
     env = {**os.environ, "DAGSTER_HOME": str(dagster_home(base))}
