@@ -10,6 +10,7 @@ from em_assets.datasets import (
     openorganelle_jrc,
 )
 from em_assets.execution import in_process_or_multiprocess
+from em_assets.refresh.deep_verify import build_deep_verify
 from em_assets.refresh.schedule import build_refresh_schedule
 from em_assets.refresh.source_check import source_check
 from em_assets.report import asset as report
@@ -36,12 +37,21 @@ CHECKS = [
     openorganelle_jrc.openorganelle_voxel_size_documented,
     openorganelle_jrc.openorganelle_labels_aligned,
 ]
+INTACT_CHECKS = [
+    epfl_hippocampus.epfl_files_intact,
+    flyem_hemibrain.hemibrain_crop_intact,
+    empiar_11759.empiar_files_intact,
+    idr_0086.idr_files_intact,
+    openorganelle_jrc.openorganelle_crop_intact,
+]
+deep_verify, deep_verify_schedule = build_deep_verify(INTACT_CHECKS)
 
 defs = Definitions(
     assets=ASSETS,
     asset_checks=CHECKS,
     executor=in_process_or_multiprocess,
-    schedules=[build_refresh_schedule()],
+    jobs=[deep_verify],
+    schedules=[build_refresh_schedule(), deep_verify_schedule],
     sensors=[source_check],
     resources=default_resources(),
 )

@@ -40,6 +40,7 @@ from em_assets.manifest.model import (
     Manifest,
     build_manifest,
 )
+from em_assets.refresh.verification import deep_requested
 from em_assets.storage.root import StorageRoot
 from em_assets.transfer.progress import Logger
 
@@ -77,13 +78,19 @@ class PartitionMismatchError(RuntimeError):
 
 
 def materialize_crop(
-    dataset: CropDataset, source: CropSource, storage: StorageRoot, copier: CropCopy, log: Logger
+    dataset: CropDataset,
+    source: CropSource,
+    storage: StorageRoot,
+    copier: CropCopy,
+    log: Logger,
+    deep: bool = False,
 ) -> MaterializeResult:
-    """The single-step crop: reuse the stored one if it still holds, else place and copy."""
+    """The single-step crop: reuse the stored one if it still holds (by fingerprint, or
+    re-digested with `deep`), else place and copy."""
     root = storage.base()
     previous = storage.stored_manifest(dataset.name, log)
     kept = pipeline.reusable_crop(
-        previous, source.version, source.level, source.size, source.seed, root, log
+        previous, source.version, source.level, source.size, source.seed, root, log, deep
     )
     if kept is not None and labels_current(kept, source.labels):
         return materialization(
@@ -266,8 +273,11 @@ def crop_checks(
         blocking=True,
         description="The crop reads back with its recorded shape, dtype and voxel content digest.",
     )
-    def crop_intact(storage: StorageRoot) -> AssetCheckResult:
-        return stored_data_intact(storage.base(), _stored(storage, dataset.name))
+    # `context` unannotated: under postponed annotations Dagster cannot resolve its type.
+    def crop_intact(context, storage: StorageRoot) -> AssetCheckResult:
+        return stored_data_intact(
+            storage.base(), _stored(storage, dataset.name), deep=deep_requested(context)
+        )
 
     @asset_check(
         asset=dataset.name,

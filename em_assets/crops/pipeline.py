@@ -18,8 +18,9 @@ from em_assets.crops.statistics import background_fraction
 from em_assets.crops.volume import VolumeLevel, corresponding_box, physical_offset, probe_level
 from em_assets.manifest.model import ContentStatistics, CropInfo, FileEntry, Manifest
 from em_assets.manifest.thumbnail import thumbnail_metadata
-from em_assets.manifest.verify import file_problems
+from em_assets.manifest.verify import verify_files
 from em_assets.settings import ConfigurationError
+from em_assets.storage import fingerprint
 from em_assets.storage.orphans import remove_orphans
 from em_assets.transfer.progress import Logger
 
@@ -72,10 +73,13 @@ def reusable_crop(
     seed: int,
     root: UPath,
     log: Logger,
+    deep: bool = False,
 ) -> Manifest | None:
     """The stored crop, if it was cut from this source version with this request and still
-    reads back exactly (shape, dtype, voxel digest). Placement depends only on the seed and
-    the source, so the same request would land in the same place: nothing to transfer."""
+    reads back exactly (shape, dtype, voxel digest): by an unchanged fingerprint, else (or
+    with `deep`) re-digested, in which case the fingerprint is taken afresh. Placement
+    depends only on the seed and the source, so the same request would land in the same
+    place: nothing to transfer."""
     crop = previous.crop if previous else None
     if (
         previous is None
@@ -84,13 +88,14 @@ def reusable_crop(
         or (crop.scale, crop.size_voxels, crop.seed) != (level.name, list(size), seed)
     ):
         return None
-    problems = file_problems(root, previous)
-    if problems:
+    verification = verify_files(root, previous, deep)
+    if verification.problems:
         log.warning(
-            f"stored crop no longer matches its manifest ({'; '.join(problems)}); copying again"
+            f"stored crop no longer matches its manifest ({'; '.join(verification.problems)}); "
+            "copying again"
         )
         return None
-    return previous
+    return previous.model_copy(update={"files": verification.entries})
 
 
 def remove_stale_stores(directory: UPath, keep: set[str], log: Logger) -> None:
@@ -174,6 +179,7 @@ def manifest_fields(
                 sha256=outcome.copy.content_digest,
                 shape=shape,
                 dtype=str(level.dtype),
+                fingerprint=fingerprint.settled(outcome.store / ARRAY_NAME),
             )
         ],
         "crop": CropInfo(

@@ -59,8 +59,10 @@ def download(
     expected_format: ExpectedFormat,
     describe: Describe,
     log: Logger,
+    deep: bool = False,
 ) -> Downloaded:
-    """Fetch (or verify and keep) every file, then describe it from its header."""
+    """Fetch (or verify and keep) every file, then describe it from its header; `deep`
+    re-hashes kept files even when their fingerprint is unchanged."""
     entries, payload = [], 0
     for remote_file in files:
         result = fetch_file(
@@ -72,6 +74,7 @@ def download(
             expected_format=expected_format,
             previous=previous_copy(previous, remote_file.path),
             remote=remotes[remote_file.path],
+            deep=deep,
         )
         payload += result.payload_bytes
         shape, dtype = describe(remote_file.destination)

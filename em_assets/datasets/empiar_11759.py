@@ -11,11 +11,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from dagster import (
+    AssetCheckExecutionContext,
     AssetCheckResult,
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
-    Config,
     MetadataValue,
     asset,
     asset_check,
@@ -33,6 +33,7 @@ from em_assets.manifest.metadata import static_metadata
 from em_assets.manifest.model import DatasetFacts, Manifest, build_manifest
 from em_assets.manifest.thumbnail import thumbnail_metadata
 from em_assets.refresh.freshness import DATASET_FRESHNESS
+from em_assets.refresh.verification import VerifiedConfig, deep_requested
 from em_assets.settings import ASSET_GROUP, EBI_FILES_URL, EBI_POOL
 from em_assets.sources import EbiFiles, EmpiarApi
 from em_assets.storage.root import StorageRoot, child_path
@@ -69,7 +70,7 @@ _THICKNESS = re.compile(
 )
 
 
-class EmpiarConfig(Config):
+class EmpiarConfig(VerifiedConfig):
     max_files: int | None = Field(
         default=None, gt=0, description="fetch only the first N slices (default: all)"
     )
@@ -259,7 +260,7 @@ def _materialize_empiar_11759(
     try:
         found = probe(client, empiar, ebi, storage, config.max_files, context.log)
         fetched = downloads.download(
-            client, found.files, found.remotes, previous, DM3, describe, context.log
+            client, found.files, found.remotes, previous, DM3, describe, context.log, config.deep
         )
     finally:
         client.close()
@@ -296,7 +297,7 @@ def _materialize_empiar_11759(
         citation=FACTS.citation,
         doi=str(entry.get("entry_doi") or FACTS.doi),
         retrieved_at=datetime.now(UTC),
-        run_config=config.model_dump(),
+        run_config=config.recorded(),
         source_version=found.version,
         provenance={
             "voxel_size_nm": voxel_source,
@@ -353,8 +354,12 @@ def _materialize_empiar_11759(
     blocking=True,
     description="Every slice present with its recorded size and sha256, and readable as DM3.",
 )
-def empiar_files_intact(empiar_11759: Manifest, storage: StorageRoot) -> AssetCheckResult:
-    return stored_data_intact(storage.base(), empiar_11759, readable_by(read_dm3_header))
+def empiar_files_intact(
+    context: AssetCheckExecutionContext, empiar_11759: Manifest, storage: StorageRoot
+) -> AssetCheckResult:
+    return stored_data_intact(
+        storage.base(), empiar_11759, readable_by(read_dm3_header), deep_requested(context)
+    )
 
 
 @asset_check(

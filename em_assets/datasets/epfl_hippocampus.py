@@ -4,9 +4,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from dagster import (
+    AssetCheckExecutionContext,
     AssetCheckResult,
     AssetExecutionContext,
-    Config,
     MaterializeResult,
     asset,
     asset_check,
@@ -29,6 +29,7 @@ from em_assets.manifest.model import (
 )
 from em_assets.manifest.thumbnail import thumbnail_metadata
 from em_assets.refresh.freshness import DATASET_FRESHNESS
+from em_assets.refresh.verification import VerifiedConfig, deep_requested
 from em_assets.settings import ASSET_GROUP, EPFL_POOL, EPFL_URL
 from em_assets.sources import EpflServer
 from em_assets.storage.root import StorageRoot, child_path
@@ -64,7 +65,7 @@ FACTS = DatasetFacts(
 DEFAULT_FILES = ["training.tif", "training_groundtruth.tif"]
 
 
-class EpflConfig(Config):
+class EpflConfig(VerifiedConfig):
     files: list[str] = Field(
         default_factory=lambda: list(DEFAULT_FILES),
         description=f"which stacks to fetch; any of {', '.join(AVAILABLE_FILES)}",
@@ -120,7 +121,7 @@ def _materialize_epfl_hippocampus(
     try:
         remotes = downloads.probe_files(client, files)
         fetched = downloads.download(
-            client, files, remotes, previous, TIFF, tiff_shape_and_dtype, context.log
+            client, files, remotes, previous, TIFF, tiff_shape_and_dtype, context.log, config.deep
         )
     finally:
         client.close()
@@ -141,7 +142,7 @@ def _materialize_epfl_hippocampus(
         license=FACTS.license,
         citation=FACTS.citation,
         retrieved_at=datetime.now(UTC),
-        run_config=config.model_dump(),
+        run_config=config.recorded(),
         source_version=downloads.source_version(remotes),
         provenance={
             "voxel_size_nm": FACTS.documented_voxel_size_source,
@@ -183,8 +184,12 @@ def current_version(
     description="Every file is present with its recorded size and sha256, and opens as a "
     "uint8 TIFF stack with the recorded page count.",
 )
-def epfl_files_intact(epfl_hippocampus: Manifest, storage: StorageRoot) -> AssetCheckResult:
-    return stored_data_intact(storage.base(), epfl_hippocampus, uint8_stack_problems)
+def epfl_files_intact(
+    context: AssetCheckExecutionContext, epfl_hippocampus: Manifest, storage: StorageRoot
+) -> AssetCheckResult:
+    return stored_data_intact(
+        storage.base(), epfl_hippocampus, uint8_stack_problems, deep_requested(context)
+    )
 
 
 def uint8_stack_problems(path: UPath, entry: FileEntry) -> list[str]:

@@ -2,7 +2,6 @@
 
 from dagster import (
     AssetExecutionContext,
-    Config,
     MaterializeResult,
     MetadataValue,
     asset,
@@ -19,6 +18,7 @@ from em_assets.crops.resource import CropCopy
 from em_assets.manifest.metadata import static_metadata
 from em_assets.manifest.model import DatasetFacts, version_digest
 from em_assets.refresh.freshness import DATASET_FRESHNESS
+from em_assets.refresh.verification import VerifiedConfig
 from em_assets.settings import ASSET_GROUP, GCS_POOL, HEMIBRAIN_URL, ConfigurationError
 from em_assets.sources import HemibrainVolume
 from em_assets.storage.root import StorageRoot
@@ -45,7 +45,7 @@ FACTS = DatasetFacts(
 LABEL_LAYERS = ("segmentation", "mito")
 
 
-class HemibrainConfig(Config):
+class HemibrainConfig(VerifiedConfig):
     crop_size: int = Field(default=1000, gt=0, description="voxels per edge of the cubic crop")
     seed: int = Field(default=2020, description="same seed, same crop")
     mip: int = Field(default=0, ge=0, description="resolution level; 0 is full resolution")
@@ -84,7 +84,7 @@ def flyem_hemibrain(
         reaching("the hemibrain volume", hemibrain.cloudpath),
     ):
         return materialize_crop(
-            DATASET, open_source(hemibrain, config), storage, crop_copy, context.log
+            DATASET, open_source(hemibrain, config), storage, crop_copy, context.log, config.deep
         )
 
 
@@ -116,7 +116,7 @@ def open_source(hemibrain: HemibrainVolume, config: HemibrainConfig) -> CropSour
         version=version_digest(info),
         size=size,
         seed=config.seed,
-        run_config=config.model_dump(),
+        run_config=config.recorded(),
         voxel_size_source=f"precomputed info scales[{config.mip}].resolution ({info_url})",
         source_urls=[cloudpath.removeprefix("precomputed://"), info_url],
         provenance={

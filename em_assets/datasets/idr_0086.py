@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from dagster import (
+    AssetCheckExecutionContext,
     AssetCheckResult,
     AssetCheckSeverity,
     AssetCheckSpec,
@@ -26,6 +27,7 @@ from em_assets.manifest.metadata import static_metadata
 from em_assets.manifest.model import DatasetFacts, Manifest, build_manifest
 from em_assets.manifest.thumbnail import thumbnail_metadata
 from em_assets.refresh.freshness import DATASET_FRESHNESS
+from em_assets.refresh.verification import VerifiedConfig, deep_requested
 from em_assets.settings import ASSET_GROUP, EBI_FILES_URL, EBI_POOL
 from em_assets.sources import EbiFiles, IdrApi
 from em_assets.storage.root import StorageRoot, child_path
@@ -62,6 +64,10 @@ FACTS = DatasetFacts(
 )
 MICROMETRE_IN_NM = 1000.0
 SIZE_CHECK = "idr_size_matches_tiff"
+
+
+class IdrConfig(VerifiedConfig):
+    """The two stacks are fixed; only the verification mode is chosen per run."""
 
 
 def size_agreement(image_data: dict[str, Any], shape_zyx: list[int]) -> AssetCheckResult:
@@ -112,17 +118,19 @@ def pixel_size_nm(image_data: dict[str, Any], url: str) -> list[float]:
 )
 def idr_0086(
     context: AssetExecutionContext,
+    config: IdrConfig,
     storage: StorageRoot,
     ebi: EbiFiles,
     idr: IdrApi,
     http: HttpTransfer,
 ):  # no return annotation: with check_specs, Dagster would read it as the output's type
     with storage.lease(ASSET_NAME, context.run.run_id, context.log):
-        return _materialize_idr_0086(context, storage, ebi, idr, http)
+        return _materialize_idr_0086(context, config, storage, ebi, idr, http)
 
 
 def _materialize_idr_0086(
     context: AssetExecutionContext,
+    config: IdrConfig,
     storage: StorageRoot,
     ebi: EbiFiles,
     idr: IdrApi,
@@ -135,7 +143,7 @@ def _materialize_idr_0086(
         image_url, image_data, remotes = probe(client, ebi, idr, storage)
         voxel = pixel_size_nm(image_data, image_url)
         fetched = downloads.download(
-            client, files, remotes, previous, TIFF, tiff_shape_and_dtype, context.log
+            client, files, remotes, previous, TIFF, tiff_shape_and_dtype, context.log, config.deep
         )
     finally:
         client.close()
@@ -211,8 +219,12 @@ def current_version(client: HttpClient, ebi: EbiFiles, idr: IdrApi, storage: Sto
     blocking=True,
     description="Both TIFFs present with their recorded size and sha256, and readable as TIFF.",
 )
-def idr_files_intact(idr_0086: Manifest, storage: StorageRoot) -> AssetCheckResult:
-    return stored_data_intact(storage.base(), idr_0086, readable_by(read_tiff_header))
+def idr_files_intact(
+    context: AssetCheckExecutionContext, idr_0086: Manifest, storage: StorageRoot
+) -> AssetCheckResult:
+    return stored_data_intact(
+        storage.base(), idr_0086, readable_by(read_tiff_header), deep_requested(context)
+    )
 
 
 @asset_check(

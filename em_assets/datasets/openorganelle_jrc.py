@@ -3,7 +3,6 @@
 import zarr
 from dagster import (
     AssetExecutionContext,
-    Config,
     MaterializeResult,
     MetadataValue,
     asset,
@@ -20,6 +19,7 @@ from em_assets.crops.zarr_source import ZarrLevel, open_multiscale
 from em_assets.manifest.metadata import static_metadata
 from em_assets.manifest.model import DatasetFacts, version_digest
 from em_assets.refresh.freshness import DATASET_FRESHNESS
+from em_assets.refresh.verification import VerifiedConfig
 from em_assets.settings import ASSET_GROUP, OPENORGANELLE_URL, S3_JANELIA_POOL, ConfigurationError
 from em_assets.sources import OpenOrganelleStore
 from em_assets.storage.root import StorageRoot
@@ -44,7 +44,7 @@ FACTS = DatasetFacts(
 )
 
 
-class OpenOrganelleConfig(Config):
+class OpenOrganelleConfig(VerifiedConfig):
     scale: str = Field(default="s0", description="pyramid level, e.g. s0 (finest) to s4")
     crop_size: int = Field(default=512, gt=0, description="voxels per edge of the cubic crop")
     seed: int = Field(default=2021, description="same seed, same crop")
@@ -83,7 +83,7 @@ def openorganelle_jrc(
         reaching("the OpenOrganelle volume", openorganelle.url),
     ):
         source = open_source(openorganelle, config)
-        return materialize_crop(DATASET, source, storage, crop_copy, context.log)
+        return materialize_crop(DATASET, source, storage, crop_copy, context.log, config.deep)
 
 
 def open_source(openorganelle: OpenOrganelleStore, config: OpenOrganelleConfig) -> CropSource:
@@ -114,7 +114,7 @@ def open_source(openorganelle: OpenOrganelleStore, config: OpenOrganelleConfig) 
         version=group_version(group, levels),
         size=size,
         seed=config.seed,
-        run_config=config.model_dump(),
+        run_config=config.recorded(),
         voxel_size_source=(
             f"{group_url}/.zattrs multiscales[0] dataset {level.name!r} scale "
             "(coordinateTransformations)"

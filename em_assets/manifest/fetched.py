@@ -17,6 +17,7 @@ def previous_copy(previous: Manifest | None, path: str) -> StoredFile | None:
                 entry.bytes,
                 entry.sha256,
                 RemoteVersion(entry.etag, entry.last_modified, entry.bytes),
+                entry.fingerprint,
             )
     return None
 
@@ -33,4 +34,5 @@ def file_entry(
         last_modified=result.version.last_modified,
         shape=shape,
         dtype=dtype,
+        fingerprint=result.fingerprint,
     )

@@ -46,6 +46,12 @@ class FileEntry(BaseModel):
     last_modified: str | None = None
     shape: list[int] | None = None
     dtype: str | None = None
+    fingerprint: dict[str, Any] | None = Field(
+        default=None,
+        description="stat or listing of the stored copy when `sha256` was last known to "
+        "describe it; an unchanged fingerprint lets a check trust `sha256` without reading "
+        "(see storage.fingerprint)",
+    )
 
 
 class ContentStatistics(BaseModel):

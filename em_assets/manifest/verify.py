@@ -1,14 +1,22 @@
-"""Does storage still hold what a manifest says? Used by the blocking asset checks."""
+"""Does storage still hold what a manifest says? Used by the blocking asset checks and by the
+crop assets' reuse check.
+
+An entry whose recorded fingerprint is unchanged and trustworthy is trusted without reading
+(see `storage.fingerprint`); any other entry, or every entry with `deep=True`, is verified by
+content: the file re-hashed, the array's voxels re-digested.
+"""
 
 from __future__ import annotations
 
 import zlib
+from dataclasses import dataclass, field
 
 from upath import UPath
 
 from em_assets.crops.copy import stored_digest
 from em_assets.crops.ome_zarr import open_image
 from em_assets.manifest.model import FileEntry, Manifest
+from em_assets.storage import fingerprint
 from em_assets.storage.root import child_path
 from em_assets.transfer.engine import sha256_of
 
@@ -53,15 +61,46 @@ def _array_differences(path: UPath, entry: FileEntry) -> list[str]:
     return problems
 
 
-def file_problems(root: UPath, manifest: Manifest) -> list[str]:
-    """Every way the stored files or arrays differ from the manifest; empty when all match."""
-    problems = []
+@dataclass
+class Verification:
+    """What a verification found, and the entries as they should now be recorded (with the
+    fingerprints taken around any full verification that passed)."""
+
+    problems: list[str] = field(default_factory=list)
+    entries: list[FileEntry] = field(default_factory=list)
+    trusted: int = 0
+    """Entries decided by an unchanged fingerprint, without reading content."""
+    read: int = 0
+    """Entries verified by reading their content."""
+
+
+def verify_files(root: UPath, manifest: Manifest, deep: bool = False) -> Verification:
+    """Check every stored file or array of `manifest` (see the module doc for how)."""
+    result = Verification()
     for entry in manifest.files:
         path = stored_path(root, entry)
+        if not deep and fingerprint.unchanged(entry.fingerprint, path):
+            result.trusted += 1
+            result.entries.append(entry)
+            continue
         if not path.exists():
-            problems.append(f"{entry.path}: missing")
-        elif entry.kind == "zarr_array":
-            problems.extend(_array_problems(path, entry))
-        else:
-            problems.extend(_file_problems(path, entry))
-    return problems
+            result.problems.append(f"{entry.path}: missing")
+            result.entries.append(entry.model_copy(update={"fingerprint": None}))
+            continue
+        problems = []
+        verify = _array_problems if entry.kind == "zarr_array" else _file_problems
+
+        def content_matches(path=path, entry=entry, verify=verify, problems=problems) -> bool:
+            problems.extend(verify(path, entry))
+            return not problems
+
+        passed, taken = fingerprint.around(path, content_matches)
+        result.read += 1
+        result.problems.extend(problems)
+        result.entries.append(entry.model_copy(update={"fingerprint": taken if passed else None}))
+    return result
+
+
+def file_problems(root: UPath, manifest: Manifest, deep: bool = False) -> list[str]:
+    """Every way the stored files or arrays differ from the manifest; empty when all match."""
+    return verify_files(root, manifest, deep).problems

@@ -9,6 +9,9 @@ Dropped connections resume with `Range` within a run. Across runs, a staging fil
 a killed or interrupted run is resumed when the source's validators (ETag, Last-Modified,
 length) recorded beside it still match; its bytes are hashed once before continuing, and
 `If-Range` makes a source that changed in between come back whole.
+
+An earlier copy is trusted without reading it when its recorded fingerprint (see
+`storage.fingerprint`) still matches; `deep=True` re-hashes it whatever the fingerprint says.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from typing import Any, BinaryIO
 
 from upath import UPath
 
+from em_assets.storage import fingerprint
+from em_assets.storage.fingerprint import Fingerprint
 from em_assets.storage.space import out_of_space, require_free_space
 from em_assets.storage.staging import Resumable, SizeMismatchError, Staging
 from em_assets.transfer.client import TRANSIENT_ERRORS, Attempts, HttpClient, RemoteVersion
@@ -44,6 +49,7 @@ class StoredFile:
     bytes: int
     sha256: str
     version: RemoteVersion
+    fingerprint: Fingerprint | None = None
 
 
 @dataclass(frozen=True)
@@ -55,6 +61,17 @@ class FetchResult:
     version: RemoteVersion
     payload_bytes: int
     reused: bool
+    fingerprint: Fingerprint | None = None
+    """Of the stored file, when its sha256 is known to describe it (see `storage.fingerprint`)."""
+
+
+@dataclass(frozen=True)
+class StoredCheck:
+    """Whether an earlier copy is still what was recorded, and how that was decided."""
+
+    matches: bool
+    read_content: bool
+    fingerprint: Fingerprint | None
 
 
 def sha256_of(path: UPath, chunk_bytes: int = CHUNK_BYTES) -> str:
@@ -66,11 +83,23 @@ def sha256_of(path: UPath, chunk_bytes: int = CHUNK_BYTES) -> str:
     return digest.hexdigest()
 
 
-def stored_copy_matches(path: UPath, expected: StoredFile) -> bool:
-    """True when the file at `path` still has the recorded size and sha256."""
+def check_stored_copy(path: UPath, expected: StoredFile, deep: bool = False) -> StoredCheck:
+    """Does the file at `path` still have the recorded size and sha256?
+
+    Decided from its fingerprint when that is unchanged and trustworthy (no byte read);
+    otherwise, or with `deep`, by hashing it, recording a fresh fingerprint if it matches.
+    """
+    if not deep and fingerprint.unchanged(expected.fingerprint, path):
+        return StoredCheck(True, False, expected.fingerprint)
     if not path.exists() or path.fs.size(path.path) != expected.bytes:
-        return False
-    return sha256_of(path) == expected.sha256
+        return StoredCheck(False, False, None)
+    matches, taken = fingerprint.around(path, lambda: sha256_of(path) == expected.sha256)
+    return StoredCheck(matches, True, taken)
+
+
+def stored_copy_matches(path: UPath, expected: StoredFile, deep: bool = False) -> bool:
+    """True when the file at `path` still has the recorded size and sha256."""
+    return check_stored_copy(path, expected, deep).matches
 
 
 def fetch_file(
@@ -85,19 +114,32 @@ def fetch_file(
     expected_sha256: str | None = None,
     chunk_bytes: int = CHUNK_BYTES,
     remote: RemoteVersion | None = None,
+    deep: bool = False,
 ) -> FetchResult:
     """Make `destination` a verified copy of `url`, moving no payload if it already is one.
 
     `remote` is the source's version when the caller has just asked for it (saves a HEAD;
-    a server that does not answer HEAD is then not asked again).
+    a server that does not answer HEAD is then not asked again). `deep` re-hashes an
+    earlier copy even when its fingerprint is unchanged.
     """
     if remote is None:
         remote = client.head(url, what=label)
     if previous is not None and remote.same_as(previous.version):
-        if stored_copy_matches(destination, previous):
-            log.info(f"{label}: source unchanged and stored copy verified; nothing to transfer")
+        stored = check_stored_copy(destination, previous, deep)
+        if stored.matches:
+            how = "re-hashed" if stored.read_content else "fingerprint unchanged"
+            log.info(
+                f"{label}: source unchanged and stored copy verified ({how}); nothing to transfer"
+            )
             return FetchResult(
-                destination, url, previous.bytes, previous.sha256, remote, 0, reused=True
+                destination,
+                url,
+                previous.bytes,
+                previous.sha256,
+                remote,
+                0,
+                reused=True,
+                fingerprint=stored.fingerprint,
             )
         log.info(f"{label}: source unchanged but stored copy missing or altered; fetching again")
 
@@ -141,6 +183,7 @@ def fetch_file(
         download.version,
         download.payload_bytes,
         reused=False,
+        fingerprint=fingerprint.settled(destination),
     )
 
 
