@@ -217,6 +217,19 @@ def test_a_fresh_write_settles_into_a_trustworthy_fingerprint(tmp_path):
     assert time.monotonic() - started < 1
 
 
+def test_a_write_during_verification_leaves_no_fingerprint_to_trust(stored):
+    """The digest was checked against bytes that may be neither the old nor the new state."""
+    root, data, _ = stored
+    path = UPath(root / "set" / "a.tif")
+
+    def verify_while_written() -> bool:
+        path.write_bytes(data)  # same bytes, but written while being verified
+        return True
+
+    passed, taken = fingerprint.around(path, verify_while_written)
+    assert passed and taken is None
+
+
 def crop_store(root: Path) -> tuple[FileEntry, Path]:
     """A small stored crop array with its voxel digest and a trustworthy fingerprint."""
     array_dir = root / "crops" / "crop.ome.zarr" / "s0"

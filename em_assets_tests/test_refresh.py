@@ -67,13 +67,20 @@ def test_unchanged_refresh_moves_no_payload_and_keeps_every_data_version(all_sou
     first = outcome(refresh(root, first=True))
     http.reset_counters()
     precomputed.reset_counters()
-    second = outcome(refresh(root))
+    run = refresh(root)
+    second = outcome(run)
     assert data_file_bytes(http) == {}
     requests = chunk_requests(precomputed)
     assert [r for r in requests if "/v1.2/" not in r] == []  # no EM chunk, no label copied
     # Only the blocking alignment check reads the source label, at three voxels by design
     # (each a shard index, a minishard index and a chunk).
     assert len([r for r in requests if "/v1.2/segmentation/" in r]) <= 9
+    intact = [e for e in run.get_asset_check_evaluations() if e.check_name.endswith("_intact")]
+    assert len(intact) == len(DATASETS) and all(e.passed for e in intact)
+    # Every stored file and crop was trusted by its fingerprint: none was read again.
+    assert {e.check_name: e.metadata["entries_read_in_full"].value for e in intact} == {
+        e.check_name: 0 for e in intact
+    }
     assert {name: v for name, (v, _) in second.items()} == {
         name: v for name, (v, _) in first.items()
     }

@@ -24,6 +24,7 @@ from em_assets.crops.resource import CropCopy
 from em_assets.crops.volume import VolumeLevel, physical_offset
 from em_assets.manifest.model import FileEntry, LabelInfo, Manifest
 from em_assets.settings import ConfigurationError
+from em_assets.storage import fingerprint
 from em_assets.transfer.progress import Logger
 
 RATIO_TOLERANCE = 1e-6
@@ -234,6 +235,7 @@ def copy_label(
         sha256=result.content_digest,
         shape=info.shape,
         dtype=info.dtype,
+        fingerprint=fingerprint.settled(group / ARRAY_NAME),
     )
     return info, entry
 
