@@ -84,18 +84,20 @@ def materialize_crop(
     copier: CropCopy,
     log: Logger,
     deep: bool = False,
+    earlier_thumbnail: Callable[[str], MetadataValue | None] = lambda content_version: None,
 ) -> MaterializeResult:
     """The single-step crop: reuse the stored one if it still holds (by fingerprint, or
-    re-digested with `deep`), else place and copy."""
+    re-digested with `deep`), else place and copy. `earlier_thumbnail(content_version)`
+    gives the thumbnail already shown for that content, if any, so a reused crop is not
+    read to draw it again."""
     root = storage.base()
     previous = storage.stored_manifest(dataset.name, log)
     kept = pipeline.reusable_crop(
         previous, source.version, source.level, source.size, source.seed, root, log, deep
     )
     if kept is not None and labels_current(kept, source.labels):
-        return materialization(
-            *settle(kept, previous), payload_bytes=0, thumbnail=pipeline.thumbnail(kept, root)
-        )
+        shown = earlier_thumbnail(kept.content_version()) or pipeline.thumbnail(kept, root)
+        return materialization(*settle(kept, previous), payload_bytes=0, thumbnail=shown)
     placement = place(source, log)
     directory = storage.dataset_dir(dataset.name)
     store = directory / pipeline.store_name(source.version, source.level, placement.box)

@@ -15,6 +15,7 @@ from upath import UPath
 
 from em_assets.manifest.fetched import file_entry, previous_copy
 from em_assets.manifest.model import FileEntry, Manifest, version_digest
+from em_assets.storage import fingerprint
 from em_assets.transfer.client import HttpClient, RemoteVersion
 from em_assets.transfer.content import ExpectedFormat
 from em_assets.transfer.engine import fetch_file
@@ -79,4 +80,11 @@ def download(
         payload += result.payload_bytes
         shape, dtype = describe(remote_file.destination)
         entries.append(file_entry(result, remote_file.path, shape, dtype))
-    return Downloaded(entries, payload)
+    # Files just written are inside their racy window: settled together, one wait at most.
+    settled = [
+        entry.model_copy(
+            update={"fingerprint": fingerprint.settle(remote.destination, entry.fingerprint)}
+        )
+        for entry, remote in zip(entries, files, strict=True)
+    ]
+    return Downloaded(settled, payload)

@@ -17,6 +17,7 @@ from em_assets.crops.precomputed import open_precomputed
 from em_assets.crops.resource import CropCopy
 from em_assets.manifest.metadata import static_metadata
 from em_assets.manifest.model import DatasetFacts, version_digest
+from em_assets.manifest.thumbnail import recorded_thumbnail
 from em_assets.refresh.freshness import DATASET_FRESHNESS
 from em_assets.refresh.verification import VerifiedConfig
 from em_assets.settings import ASSET_GROUP, GCS_POOL, HEMIBRAIN_URL, ConfigurationError
@@ -84,7 +85,13 @@ def flyem_hemibrain(
         reaching("the hemibrain volume", hemibrain.cloudpath),
     ):
         return materialize_crop(
-            DATASET, open_source(hemibrain, config), storage, crop_copy, context.log, config.deep
+            DATASET,
+            open_source(hemibrain, config),
+            storage,
+            crop_copy,
+            context.log,
+            config.deep,
+            lambda version: recorded_thumbnail(context.instance, context.asset_key, version),
         )
 
 

@@ -18,6 +18,7 @@ from em_assets.crops.resource import CropCopy
 from em_assets.crops.zarr_source import ZarrLevel, open_multiscale
 from em_assets.manifest.metadata import static_metadata
 from em_assets.manifest.model import DatasetFacts, version_digest
+from em_assets.manifest.thumbnail import recorded_thumbnail
 from em_assets.refresh.freshness import DATASET_FRESHNESS
 from em_assets.refresh.verification import VerifiedConfig
 from em_assets.settings import ASSET_GROUP, OPENORGANELLE_URL, S3_JANELIA_POOL, ConfigurationError
@@ -83,7 +84,15 @@ def openorganelle_jrc(
         reaching("the OpenOrganelle volume", openorganelle.url),
     ):
         source = open_source(openorganelle, config)
-        return materialize_crop(DATASET, source, storage, crop_copy, context.log, config.deep)
+        return materialize_crop(
+            DATASET,
+            source,
+            storage,
+            crop_copy,
+            context.log,
+            config.deep,
+            lambda version: recorded_thumbnail(context.instance, context.asset_key, version),
+        )
 
 
 def open_source(openorganelle: OpenOrganelleStore, config: OpenOrganelleConfig) -> CropSource:

@@ -10,7 +10,7 @@ import base64
 import io
 
 import numpy as np
-from dagster import MetadataValue
+from dagster import AssetKey, DagsterInstance, MetadataValue
 from PIL import Image
 
 EDGE = 160
@@ -38,3 +38,19 @@ def thumbnail_png(image: np.ndarray, edge: int = EDGE) -> bytes:
 def thumbnail_metadata(image: np.ndarray, caption: str) -> MetadataValue:
     encoded = base64.b64encode(thumbnail_png(image)).decode()
     return MetadataValue.md(f"![{caption}](data:image/png;base64,{encoded})\n\n{caption}")
+
+
+DATA_VERSION_TAG = "dagster/data_version"
+
+
+def recorded_thumbnail(
+    instance: DagsterInstance, asset_key: AssetKey, content_version: str
+) -> MetadataValue | None:
+    """The thumbnail of the asset's last materialization, if that showed the same content
+    (same data version): an unchanged refresh then reads no voxel to draw it again."""
+    record = instance.get_latest_materialization_event(asset_key)
+    materialized = record.asset_materialization if record is not None else None
+    if materialized is None or materialized.tags.get(DATA_VERSION_TAG) != content_version:
+        return None
+    earlier = materialized.metadata.get("thumbnail")
+    return earlier if isinstance(earlier, MetadataValue) else None

@@ -85,14 +85,21 @@ def racy_margin_ns(mtime_ns: int) -> int:
 
 
 def settled(path: UPath) -> Fingerprint | None:
-    """The fingerprint of something this process has just written and verified.
+    """The fingerprint of something this process has just written and verified."""
+    return settle(path, take(path))
+
+
+def settle(path: UPath, first: Fingerprint | None) -> Fingerprint | None:
+    """Make `first`, taken right after this process wrote `path`, trustworthy if possible.
 
     A fresh write is inside its racy window; on a fine-grained clock the window is short, so
-    wait it out and take the fingerprint again, keeping it only if nothing changed meanwhile.
-    On a coarse clock the racy fingerprint is recorded as is (not trusted: the next check
-    verifies the content and records a trustworthy one).
+    wait out what is left of it and take the fingerprint again, keeping it only if nothing
+    changed since `first`. (Settling many files after all were written waits once, for the
+    last.) The digest recorded with it is the one computed while writing, so what remains
+    unseen is a foreign write within one timestamp tick of ours that keeps size, mtime and
+    ctime; a deep verification catches even that. On a coarse clock `first` is kept as is:
+    not trusted, so the next check verifies the content and records a trustworthy one.
     """
-    first = take(path)
     if first is None or trustworthy(first) or first.get("scheme") != "local":
         return first
     wait_ns = first["newest_mtime_ns"] + racy_margin_ns(first["newest_mtime_ns"]) + 1

@@ -183,7 +183,7 @@ def fetch_file(
         download.version,
         download.payload_bytes,
         reused=False,
-        fingerprint=fingerprint.settled(destination),
+        fingerprint=fingerprint.take(destination),  # racy yet: see `fingerprint.settle`
     )
 
 
