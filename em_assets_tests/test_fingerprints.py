@@ -316,15 +316,8 @@ def rot(path: Path, offset: int) -> None:
     os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
 
 
-def test_deep_verify_job_catches_rot_that_the_fingerprint_cannot_see(epfl_replica, storage_root):
-    from em_assets.datasets.epfl_hippocampus import epfl_files_intact, epfl_hippocampus
-
-    result = materialize(
-        [epfl_hippocampus, epfl_files_intact],
-        resources=default_resources(),
-        instance=DagsterInstance.ephemeral(),
-    )
-    assert result.success
+def rot_recorded_stack(storage_root: Path) -> None:
+    """Rot a byte of the stored EPFL training stack, leaving a fingerprint that matches."""
     manifest_path = storage_root / "epfl_hippocampus.json"
     document = json.loads(manifest_path.read_text())
     # Freshly downloaded files were settled out of their racy window before being recorded.
@@ -340,6 +333,18 @@ def test_deep_verify_job_catches_rot_that_the_fingerprint_cannot_see(epfl_replic
             }  # size, mtime, inode: as recorded
             entry["fingerprint"] = {**current, "taken_at_ns": recorded["taken_at_ns"]}
     manifest_path.write_text(json.dumps(document))
+
+
+def test_deep_verify_job_catches_rot_that_the_fingerprint_cannot_see(epfl_replica, storage_root):
+    from em_assets.datasets.epfl_hippocampus import epfl_files_intact, epfl_hippocampus
+
+    result = materialize(
+        [epfl_hippocampus, epfl_files_intact],
+        resources=default_resources(),
+        instance=DagsterInstance.ephemeral(),
+    )
+    assert result.success
+    rot_recorded_stack(storage_root)
 
     # By fingerprint the rot is invisible (nothing is read): the documented trade-off ...
     quick = verify_files(
@@ -357,3 +362,30 @@ def test_deep_verify_job_catches_rot_that_the_fingerprint_cannot_see(epfl_replic
     assert not epfl.passed
     assert "epfl_hippocampus/training.tif: sha256 differs" in epfl.metadata["problems"].value
     assert epfl.metadata["verification"].value == "deep"
+
+
+def test_verify_deep_run_config_fetches_a_rotted_file_again(epfl_replica, storage_root):
+    from em_assets.datasets.epfl_hippocampus import epfl_files_intact, epfl_hippocampus
+
+    server = epfl_replica[0]
+
+    def run(config: dict | None = None):
+        return materialize(
+            [epfl_hippocampus, epfl_files_intact],
+            resources=default_resources(),
+            instance=DagsterInstance.ephemeral(),
+            run_config={"ops": {"epfl_hippocampus": {"config": config}}} if config else None,
+        )
+
+    assert run().success
+    rot_recorded_stack(storage_root)
+    server.reset_counters()
+    assert run().success  # by fingerprint: trusted, nothing fetched
+    assert sum(server.state.payload_by_path.values()) == 0
+    deep = run({"verify": "deep"})
+    assert deep.success
+    fetched = {path for path, count in server.state.payload_by_path.items() if count}
+    assert [path.rsplit("/", 1)[-1] for path in fetched] == ["training.tif"]
+    stored = StorageRoot(root=str(storage_root)).stored_manifest("epfl_hippocampus")
+    assert "verify" not in stored.run_config  # a refresh does not repeat the deep mode
+    assert verify_files(UPath(storage_root), stored, deep=True).problems == []
