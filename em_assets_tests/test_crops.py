@@ -124,7 +124,7 @@ def test_digest_does_not_depend_on_block_size_or_parallelism(block, workers):
         zarr.storage.MemoryStore(), shape=data.shape, chunks=(32, 32, 32), dtype="uint8"
     )
     result = copy_crop(
-        lambda b: data[b.zyx_slices()], crop, (32, 32, 32), block, output, LOG, "t", workers
+        lambda b: (data[b.zyx_slices()], 0), crop, (32, 32, 32), block, output, LOG, "t", workers
     )
     np.testing.assert_array_equal(output[:], data)
     reference = zarr.create_array(
