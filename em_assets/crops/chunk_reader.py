@@ -9,10 +9,13 @@ and in zarr a missing chunk key, all mean "never written" and read as the fill v
 (Neuroglancer renders them as zeros). Every store is opened with
 `fill_missing_data_reads=False`, so an absent chunk surfaces as NOT_FOUND instead of being
 filled silently; only then is the block read again chunk by chunk, to learn which chunks
-are absent and count them. This costs nothing when a block has no absent chunk (the usual
-case in tissue), needs no listing (the public buckets forbid it and hold millions of
-objects) and no extra HEAD per chunk. Anything else — 403, 5xx after retries, a chunk that
-fails to decode — fails the read: nothing unreadable is ever turned into zeros.
+are absent and count them. tensorstore 0.1.86 does not report absence that way for sharded
+precomputed scales (it fills), so there a chunk that read as nothing but the fill value is
+looked up in its shard's index (cached; a zero-byte read through tensorstore's
+`neuroglancer_uint64_sharded` key-value store). Either way this costs nothing for a block
+of tissue, needs no listing (the public buckets forbid it and hold millions of objects)
+and no extra request per chunk present. Anything else — 403, 5xx after retries, a chunk
+that fails to decode — fails the read: nothing unreadable is ever turned into zeros.
 """
 
 from __future__ import annotations
@@ -82,6 +85,32 @@ def is_absent(error: Exception) -> bool:
 
 
 @dataclass
+class ShardIndex:
+    """Which chunks of a sharded precomputed scale were written, from the shard indices.
+
+    Chunk keys are compressed Morton codes of the chunk's grid position (cloud-volume's
+    implementation of the sharded format's key, big-endian uint64 as tensorstore expects).
+    """
+
+    kvstore: Any  # tensorstore.KvStore, neuroglancer_uint64_sharded over the scale's directory
+    bounds: Box
+    chunk: Vec
+
+    def absent(self, pieces: list[Box]) -> int:
+        from cloudvolume.datasource.precomputed.common import compressed_morton_code
+
+        grid = [-(-self.bounds.size[i] // self.chunk[i]) for i in range(3)]
+        futures = []
+        for piece in pieces:
+            position = [
+                (piece.offset[i] - self.bounds.offset[i]) // self.chunk[i] for i in range(3)
+            ]
+            key = int(compressed_morton_code(position, grid)).to_bytes(8, "big")
+            futures.append(self.kvstore.read(key, byte_range=slice(0, 0)))
+        return sum(future.result().state == "missing" for future in futures)
+
+
+@dataclass
 class ChunkReader:
     """A tensorstore array seen in x, y, z order, read strictly (see the module docstring).
 
@@ -94,15 +123,27 @@ class ChunkReader:
     grid_origin: Vec
     fill_value: Any
     where: str
+    shard_index: ShardIndex | None = None
 
     def read(self, box: Box) -> tuple[np.ndarray, int]:
         """The voxels of `box` (z, y, x) and how many source chunks in it were absent."""
         try:
-            return self._region(box).read().result(), 0
+            data = self._region(box).read().result()
         except ValueError as error:
             if not is_absent(error):
                 raise self._failure(box, error) from error
-        return self._read_by_chunk(box)
+            return self._read_by_chunk(box)
+        if self.shard_index is None:
+            return data, 0
+        blank = [
+            piece
+            for piece in self._chunks_in(box)
+            if not (data[piece.relative_to(box.offset).zyx_slices()] != self.fill_value).any()
+        ]
+        try:
+            return data, self.shard_index.absent(blank) if blank else 0
+        except ValueError as error:
+            raise self._failure(box, error) from error
 
     def _region(self, box: Box) -> Any:
         (x0, y0, z0), (x1, y1, z1) = box.offset, box.end
@@ -156,19 +197,33 @@ def _describe(box: Box) -> str:
     return f"x {x0}-{x1}, y {y0}-{y1}, z {z0}-{z1}"
 
 
-def _open(spec: dict[str, Any]) -> Any:
+def _open(spec: dict[str, Any], context: Any = None) -> Any:
     import tensorstore as ts
 
-    return ts.open(
-        {**spec, "fill_missing_data_reads": False, "context": context_spec()}, read=True
-    ).result()
+    context = context or ts.Context(context_spec())
+    return ts.open({**spec, "fill_missing_data_reads": False}, read=True, context=context).result()
 
 
-def open_precomputed_scale(url: str, scale_index: int) -> Any:
-    """One scale of a neuroglancer precomputed layer, indexed x, y, z (channel 0)."""
+def open_precomputed_scale(url: str, scale: dict[str, Any]) -> tuple[Any, ShardIndex | None]:
+    """One scale of a neuroglancer precomputed layer, indexed x, y, z (channel 0), and its
+    shard index when sharded (sharing the cache, so indices are fetched once)."""
+    import tensorstore as ts
+
+    context = ts.Context(context_spec())
     spec = {"driver": "neuroglancer_precomputed", "kvstore": kvstore_spec(url)}
-    store = _open({**spec, "scale_index": scale_index})
-    return store[..., 0]
+    store = _open({**spec, "scale_metadata": {"key": scale["key"]}}, context)[..., 0]
+    if "sharding" not in scale:
+        return store, None
+    kvstore = ts.KvStore.open(
+        {
+            "driver": "neuroglancer_uint64_sharded",
+            "base": kvstore_spec(f"{url.rstrip('/')}/{scale['key']}"),
+            "metadata": scale["sharding"],
+        },
+        context=context,
+    ).result()
+    bounds = Box(tuple(scale["voxel_offset"]), tuple(scale["size"]))  # type: ignore[arg-type]
+    return store, ShardIndex(kvstore, bounds, tuple(scale["chunk_sizes"][0]))  # type: ignore[arg-type]
 
 
 def open_zarr_array(url: str) -> Any:

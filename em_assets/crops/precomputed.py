@@ -80,7 +80,8 @@ class PrecomputedLevel:
 
     def _open_reader(self) -> ChunkReader:
         where = f"{self.cloudpath} {self.name}"
-        store = open_precomputed_scale(self.cloudpath.removeprefix("precomputed://"), self.mip)
+        url = self.cloudpath.removeprefix("precomputed://")
+        store, shard_index = open_precomputed_scale(url, self.info["scales"][self.mip])
         domain = store.domain
         found = Box(
             tuple(int(v) for v in domain.inclusive_min),  # type: ignore[arg-type]
@@ -91,7 +92,7 @@ class PrecomputedLevel:
                 f"{where}: tensorstore sees {found} {store.dtype}, cloud-volume's info says "
                 f"{self.bounds} {self.dtype}; the layer changed while it was being read"
             )
-        return ChunkReader(store, self.chunk, self.bounds.offset, FILL_VALUE, where)
+        return ChunkReader(store, self.chunk, self.bounds.offset, FILL_VALUE, where, shard_index)
 
     def read(self, box: Box) -> np.ndarray:
         return self.reader.read(box)[0]
