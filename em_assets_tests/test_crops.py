@@ -136,3 +136,22 @@ def test_digest_does_not_depend_on_block_size_or_parallelism(block, workers):
     data_changed[50, 40, 30] ^= 1
     reference[:] = data_changed
     assert result.content_digest != stored_digest(reference, (32, 32, 32))
+
+
+def test_source_urls_map_to_anonymous_tensorstore_stores(monkeypatch):
+    from em_assets.crops.chunk_reader import kvstore_spec
+
+    monkeypatch.delenv("STORAGE_EMULATOR_HOST", raising=False)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    assert kvstore_spec("gs://bucket/a/b") == {
+        "driver": "http",
+        "base_url": "https://storage.googleapis.com/bucket/a/b/",
+    }
+    assert kvstore_spec("https://host/x/")["base_url"] == "https://host/x/"
+    s3 = kvstore_spec("s3://bucket/a.zarr/s0")
+    assert s3["bucket"] == "bucket" and s3["path"] == "a.zarr/s0/"
+    assert s3["aws_credentials"] == {"type": "anonymous"} and "endpoint" not in s3
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", "http://127.0.0.1:9023")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:5000")
+    assert kvstore_spec("gs://bucket/a")["base_url"] == "http://127.0.0.1:9023/bucket/a/"
+    assert kvstore_spec("s3://bucket/a")["endpoint"] == "http://127.0.0.1:5000"
