@@ -43,6 +43,20 @@ def test_background_counts_empty_and_flat_tiles_not_texture():
     assert background_voxels(block) == 16 * 16 * 16 - 16 * 8 * 8
 
 
+@pytest.mark.parametrize("shape", [(64, 64, 64), (32, 128, 64), (64, 64, 40)])
+def test_background_of_whole_tiles_agrees_with_the_general_rule(shape):
+    rng = np.random.default_rng(sum(shape))
+    block = rng.integers(0, 255, shape).astype(np.uint8)
+    block[:, :, : shape[2] // 2] = 0
+    block[: shape[0] // 2, :16, :] = 200 + rng.integers(0, 4, (shape[0] // 2, 16, shape[2]))
+    block[-8:, -8:, -8:] = 90 + rng.integers(0, 5, (8, 8, 8))  # spans 4 levels: not flat
+    padded = np.zeros((shape[0], shape[1], shape[2] + 1), dtype=np.uint8)
+    padded[:, :, : shape[2]] = block  # one more voxel: the general (reduceat) path
+    general = background_voxels(padded) - shape[0] * shape[1]  # the extra column is empty
+    assert background_voxels(block) == general
+    assert 0 < general < block.size
+
+
 def test_running_statistics_match_numpy_over_blocks():
     data = np.random.default_rng(1).integers(0, 200, (40, 30, 20)).astype(np.uint8)
     stats = RunningStatistics()
