@@ -32,6 +32,7 @@ import requests
 from upath import UPath
 
 from benchmarks import build
+from benchmarks.crop_copy import crop_comparisons
 from benchmarks.measure import run_measured, spread, timed
 from benchmarks.servers import counters, http_replica, reset_counters, s3_replica
 from em_assets.transfer.client import HttpClient
@@ -453,6 +454,9 @@ def main() -> None:
     parser.add_argument(
         "--only", nargs="+", choices=CASES, help="run only these cases (a partial table)"
     )
+    parser.add_argument(
+        "--crops-only", action="store_true", help="only the crop copy comparisons (issue 18)"
+    )
     args = parser.parse_args()
     sizes = SMOKE if args.smoke else FULL
     work = Path(args.work or tempfile.mkdtemp(prefix="em_assets_bench_"))
@@ -462,6 +466,18 @@ def main() -> None:
     env = base_env(work)
 
     print(f"building replica data in {work} ...", flush=True)
+    if args.crops_only:
+        build.write_precomputed(tree, sizes.volume_edge)
+        with http_replica(tree) as http, s3_replica() as s3:
+            options = {"key": "testing", "secret": "testing", "client_kwargs": {"endpoint_url": s3}}
+            create_bucket(client_for(s3), BUCKET, public=True, listable=False)
+            build.write_zarr_pyramid(
+                f"s3://{BUCKET}/{CONTAINER}", options, sizes.openorganelle_edge
+            )
+            crop_env = {**env, "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"}
+            crop_comparisons(results, tree, http, s3, crop_env, sizes, 1 if args.smoke else 3)
+        print(results.markdown())
+        return
     stacks = {"training.tif": sizes.transfer_file, "training_groundtruth.tif": 4 * MIB}
     if sizes.big_file:
         stacks["volumedata.tif"] = sizes.big_file
@@ -501,6 +517,7 @@ def main() -> None:
             for edge in sizes.hemibrain_crops:
                 crop_case(results, "flyem_hemibrain", edge, env, work, NO_LABELS["flyem_hemibrain"])
             crop_case(results, "openorganelle_jrc", sizes.openorganelle_crop, env, work, {})
+            crop_comparisons(results, tree, http, s3, env, sizes, repeats)
         if "graph" in wanted:
             graph_case(results, env, work, http, sizes.graph_crops, repeats)
 

@@ -43,6 +43,20 @@ def test_background_counts_empty_and_flat_tiles_not_texture():
     assert background_voxels(block) == 16 * 16 * 16 - 16 * 8 * 8
 
 
+@pytest.mark.parametrize("shape", [(64, 64, 64), (32, 128, 64), (64, 64, 40)])
+def test_background_of_whole_tiles_agrees_with_the_general_rule(shape):
+    rng = np.random.default_rng(sum(shape))
+    block = rng.integers(0, 255, shape).astype(np.uint8)
+    block[:, :, : shape[2] // 2] = 0
+    block[: shape[0] // 2, :16, :] = 200 + rng.integers(0, 4, (shape[0] // 2, 16, shape[2]))
+    block[-8:, -8:, -8:] = 90 + rng.integers(0, 5, (8, 8, 8))  # spans 4 levels: not flat
+    padded = np.zeros((shape[0], shape[1], shape[2] + 1), dtype=np.uint8)
+    padded[:, :, : shape[2]] = block  # one more voxel: the general (reduceat) path
+    general = background_voxels(padded) - shape[0] * shape[1]  # the extra column is empty
+    assert background_voxels(block) == general
+    assert 0 < general < block.size
+
+
 def test_running_statistics_match_numpy_over_blocks():
     data = np.random.default_rng(1).integers(0, 200, (40, 30, 20)).astype(np.uint8)
     stats = RunningStatistics()
@@ -124,7 +138,7 @@ def test_digest_does_not_depend_on_block_size_or_parallelism(block, workers):
         zarr.storage.MemoryStore(), shape=data.shape, chunks=(32, 32, 32), dtype="uint8"
     )
     result = copy_crop(
-        lambda b: data[b.zyx_slices()], crop, (32, 32, 32), block, output, LOG, "t", workers
+        lambda b: (data[b.zyx_slices()], 0), crop, (32, 32, 32), block, output, LOG, "t", workers
     )
     np.testing.assert_array_equal(output[:], data)
     reference = zarr.create_array(
@@ -136,3 +150,22 @@ def test_digest_does_not_depend_on_block_size_or_parallelism(block, workers):
     data_changed[50, 40, 30] ^= 1
     reference[:] = data_changed
     assert result.content_digest != stored_digest(reference, (32, 32, 32))
+
+
+def test_source_urls_map_to_anonymous_tensorstore_stores(monkeypatch):
+    from em_assets.crops.chunk_reader import kvstore_spec
+
+    monkeypatch.delenv("STORAGE_EMULATOR_HOST", raising=False)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    assert kvstore_spec("gs://bucket/a/b") == {
+        "driver": "http",
+        "base_url": "https://storage.googleapis.com/bucket/a/b/",
+    }
+    assert kvstore_spec("https://host/x/")["base_url"] == "https://host/x/"
+    s3 = kvstore_spec("s3://bucket/a.zarr/s0")
+    assert s3["bucket"] == "bucket" and s3["path"] == "a.zarr/s0/"
+    assert s3["aws_credentials"] == {"type": "anonymous"} and "endpoint" not in s3
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", "http://127.0.0.1:9023")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:5000")
+    assert kvstore_spec("gs://bucket/a")["base_url"] == "http://127.0.0.1:9023/bucket/a/"
+    assert kvstore_spec("s3://bucket/a")["endpoint"] == "http://127.0.0.1:5000"

@@ -17,8 +17,17 @@ from em_assets.datasets.flyem_hemibrain import (
 )
 from em_assets.resources import default_resources
 from em_assets_tests.helpers import step_error
-from em_assets_tests.replicas.http_server import Fault
-from em_assets_tests.replicas.precomputed import CHUNK, LAYER_PATH, OFFSET, SIZE
+from em_assets_tests.replicas.http_server import Fault, ReplicaHTTPServer
+from em_assets_tests.replicas.precomputed import (
+    CHUNK,
+    LAYER_PATH,
+    OFFSET,
+    SIZE,
+    SPARSE_CHUNK,
+    SPARSE_TISSUE_X,
+    tissue_volume,
+    write_layer,
+)
 
 ASSETS = [flyem_hemibrain, hemibrain_crop_intact, hemibrain_voxel_size_documented]
 
@@ -39,9 +48,11 @@ def stored(storage_root):
     return manifest, group
 
 
-def source_region(cloudpath: str, offset, size, mip: int = 0) -> np.ndarray:
+def source_region(
+    cloudpath: str, offset, size, mip: int = 0, fill_missing: bool = False
+) -> np.ndarray:
     """The same region read independently through cloud-volume, as z, y, x."""
-    volume = CloudVolume(cloudpath, mip=mip, fill_missing=False, progress=False)
+    volume = CloudVolume(cloudpath, mip=mip, fill_missing=fill_missing, progress=False)
     (x, y, z), (sx, sy, sz) = offset, size
     return np.asarray(volume[x : x + sx, y : y + sy, z : z + sz])[..., 0].transpose(2, 1, 0)
 
@@ -149,9 +160,8 @@ def test_forbidden_shard_fails_without_zeros(hemibrain_replica, storage_root):
         server.inject(Fault("status", status=403, times=-1), f"/{LAYER_PATH}/9_9_10/{shard}.shard")
     result = run(raise_on_error=False)
     assert not result.success
-    assert "missing or forbidden (HTTP 403/404); refusing to fill them with zeros" in step_error(
-        result
-    )
+    error = step_error(result)
+    assert "PERMISSION_DENIED" in error and "refusing to fill it with zeros" in error
     assert not (storage_root / "flyem_hemibrain.json").exists()
 
 
@@ -172,3 +182,101 @@ def test_bad_config_fails_before_reading_voxels(hemibrain_replica, storage_root,
 def test_non_positive_crop_size_is_a_config_error(hemibrain_replica, storage_root):
     with pytest.raises(Exception, match="crop_size"):
         run(crop_size=0)
+
+
+@pytest.fixture(scope="module")
+def sparse_tree(tmp_path_factory):
+    """Layers whose all-zero chunks were never written (at every mip), sharded at every mip
+    and unsharded, each beside the same data written in full."""
+    root = tmp_path_factory.mktemp("sparse")
+    data = tissue_volume(tissue_x=SPARSE_TISSUE_X)
+    layers = {}
+    for name, sharded in (("sharded", True), ("unsharded", False)):
+        for sparse in (True, False):
+            key = name if sparse else f"{name}_full"
+            layers[key] = write_layer(
+                root / key / LAYER_PATH, (8, 8, 8), sharded, data, SPARSE_CHUNK, sparse=sparse
+            )
+    return root, layers
+
+
+@pytest.fixture
+def sparse_replica(sparse_tree, storage_root):
+    root, layers = sparse_tree
+    server = ReplicaHTTPServer()
+    server.state.directory = root
+    server.start()
+    yield server, layers
+    server.stop()
+
+
+def all_zero_chunks(region_zyx: np.ndarray, chunk=SPARSE_CHUNK) -> int:
+    """Chunks of a chunk-aligned region holding only zeros: those a sparse writer leaves out."""
+    cx, cy, cz = chunk
+    shape = region_zyx.shape
+    return sum(
+        not region_zyx[z : z + cz, y : y + cy, x : x + cx].any()
+        for z in range(0, shape[0], cz)
+        for y in range(0, shape[1], cy)
+        for x in range(0, shape[2], cx)
+    )
+
+
+# Crop sizes that, on the chunk grid, always reach into the never-written padding (x >= 50 %).
+SPARSE_CROPS = {0: 192, 1: 96, 2: 48}
+
+
+@pytest.mark.parametrize("layout", ["sharded", "unsharded"])
+@pytest.mark.parametrize("mip", [0, 1, 2])
+@pytest.mark.parametrize("seed", [4, 9])
+def test_chunks_never_written_read_as_zeros_and_are_counted(
+    sparse_replica, storage_root, monkeypatch, layout, mip, seed
+):
+    server, layers = sparse_replica
+    sparse = layers[layout].cloudpath(server)
+    assert layers[layout].sharded == (layout == "sharded")
+    monkeypatch.setenv("EM_HEMIBRAIN_URL", sparse)
+    size = SPARSE_CROPS[mip]
+    result = run(mip=mip, crop_size=size, seed=seed)
+    assert result.success
+    manifest, group = stored(storage_root)
+    offset = manifest["crop"]["offset_voxels"]
+    cropped = group["s0"][:]
+    # The source written in full, read independently: zeros where chunks are absent.
+    full = source_region(layers[f"{layout}_full"].cloudpath(server), offset, (size,) * 3, mip)
+    np.testing.assert_array_equal(cropped, full)
+    # And cloud-volume's own reading of the sparse layer agrees.
+    np.testing.assert_array_equal(
+        cropped, source_region(sparse, offset, (size,) * 3, mip, fill_missing=True)
+    )
+    absent = manifest["crop"]["absent_chunks"]
+    assert absent == all_zero_chunks(full) > 0
+    assert manifest["crop"]["statistics"]["background_fraction"] <= 0.5  # placement saw zeros
+
+
+def test_forbidden_chunk_in_a_sparse_layer_still_fails(sparse_replica, storage_root, monkeypatch):
+    server, layers = sparse_replica
+    monkeypatch.setenv("EM_HEMIBRAIN_URL", layers["unsharded"].cloudpath(server))
+    chunks = layers["unsharded"].directory / "8_8_8"
+    for chunk in chunks.iterdir():
+        server.inject(
+            Fault("status", status=403, times=-1),
+            f"/unsharded/{LAYER_PATH}/8_8_8/{chunk.name}",
+        )
+    result = run(raise_on_error=False, crop_size=SPARSE_CROPS[0])
+    error = step_error(result)
+    assert "PERMISSION_DENIED" in error and "refusing to fill it with zeros" in error
+    assert not (storage_root / "flyem_hemibrain.json").exists()
+
+
+def test_undecodable_chunk_fails_without_zeros(sparse_replica, storage_root, monkeypatch):
+    server, layers = sparse_replica
+    monkeypatch.setenv("EM_HEMIBRAIN_URL", layers["unsharded"].cloudpath(server))
+    for chunk in (layers["unsharded"].directory / "8_8_8").iterdir():
+        server.inject(
+            Fault("body", body=b"not a JPEG", content_type="application/octet-stream", times=-1),
+            f"/unsharded/{LAYER_PATH}/8_8_8/{chunk.name}",
+        )
+    result = run(raise_on_error=False, crop_size=SPARSE_CROPS[0])
+    assert "refusing to fill it with zeros" in step_error(result)
+    assert not (storage_root / "flyem_hemibrain.json").exists()

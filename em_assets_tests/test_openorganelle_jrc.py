@@ -93,7 +93,9 @@ def test_coarser_scale_carries_its_half_voxel_translation(openorganelle_replica,
 
 def test_missing_chunk_reads_as_fill_value(openorganelle_replica, s3_replica, storage_root):
     run()
-    offset = stored(storage_root)[0]["crop"]["offset_voxels"]
+    first = stored(storage_root)[0]["crop"]
+    assert first["absent_chunks"] == 0
+    offset = first["offset_voxels"]
     cx, cy, cz = (offset[i] // CHUNKS_ZYX[2 - i] for i in range(3))
     key = f"{CONTAINER}/{EM_GROUP}/s0/{cz}/{cy}/{cx}"
     s3_replica.client().delete_object(Bucket=BUCKET, Key=key)
@@ -102,6 +104,53 @@ def test_missing_chunk_reads_as_fill_value(openorganelle_replica, s3_replica, st
     manifest, group = stored(storage_root)
     assert manifest["crop"]["offset_voxels"] == offset  # same seed, same crop
     assert not group["s0"][:].any()  # the crop is exactly that one chunk, now fill value
+    assert manifest["crop"]["absent_chunks"] == 1
+
+
+def all_zero_chunks(volume: np.ndarray, offset_xyz, size: int) -> int:
+    """Chunks of the crop region holding only zeros: the ones zarr never wrote."""
+    crop = region(volume, offset_xyz, size)
+    step = CHUNKS_ZYX[0]
+    return sum(
+        not crop[z : z + step, y : y + step, x : x + step].any()
+        for z in range(0, crop.shape[0], step)
+        for y in range(0, crop.shape[1], step)
+        for x in range(0, crop.shape[2], step)
+    )
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_chunks_never_written_are_counted(openorganelle_replica, storage_root, seed):
+    """zarr writes no chunk that is all fill value: the replica's padding has none."""
+    run(crop_size=160, seed=seed)
+    manifest, group = stored(storage_root)
+    offset = manifest["crop"]["offset_voxels"]
+    expected = region(openorganelle_replica.levels[0], offset, 160)
+    np.testing.assert_array_equal(group["s0"][:], expected)
+    assert manifest["crop"]["absent_chunks"] == all_zero_chunks(
+        openorganelle_replica.levels[0], offset, 160
+    )
+
+
+def test_forbidden_chunk_fails_without_zeros(openorganelle_replica, s3_replica, storage_root):
+    client = s3_replica.client()
+    policy = json.loads(client.get_bucket_policy(Bucket=BUCKET)["Policy"])
+    policy["Statement"].append(
+        {
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": ["s3:GetObject"],
+            # chunk keys only (z/y/x): the metadata stays readable
+            "Resource": [
+                f"arn:aws:s3:::{BUCKET}/{CONTAINER}/{EM_GROUP}/s0/{z}/*" for z in range(3)
+            ],
+        }
+    )
+    client.put_bucket_policy(Bucket=BUCKET, Policy=json.dumps(policy))
+    result = run(raise_on_error=False)
+    error = step_error(result)
+    assert "PERMISSION_DENIED" in error and "refusing to fill it with zeros" in error
+    assert not (storage_root / "openorganelle_jrc.json").exists()
 
 
 @pytest.mark.parametrize(

@@ -32,17 +32,22 @@ class CopyProgress:
     statistics: RunningStatistics = field(default_factory=RunningStatistics)
     digests: dict[ChunkIndex, str] = field(default_factory=dict)
     blocks: int = 0
+    absent_chunks: int = 0
+    """Source chunks never written (read as the fill value). Blocks are whole source
+    chunks, so the counts of disjoint blocks add up without counting a chunk twice."""
 
     def merge(self, other: CopyProgress) -> None:
         self.statistics.merge(other.statistics)
         self.digests.update(other.digests)
         self.blocks += other.blocks
+        self.absent_chunks += other.absent_chunks
 
     def to_json(self) -> dict:
         return {
             "statistics": self.statistics.to_json(),
             "digests": [[*key, value] for key, value in sorted(self.digests.items())],
             "blocks": self.blocks,
+            "absent_chunks": self.absent_chunks,
         }
 
     @classmethod
@@ -51,6 +56,7 @@ class CopyProgress:
             statistics=RunningStatistics.from_json(document["statistics"]),
             digests={(z, y, x): digest for z, y, x, digest in document["digests"]},
             blocks=document["blocks"],
+            absent_chunks=document.get("absent_chunks", 0),  # absent from older partials
         )
 
 
@@ -61,6 +67,7 @@ class CopyResult:
     blocks: int
     chunks: int
     seconds: float
+    absent_chunks: int = 0
 
 
 def chunk_digests(data: np.ndarray, block: Box, chunk: Vec) -> dict[ChunkIndex, str]:
@@ -88,11 +95,16 @@ def result_of(progress: CopyProgress, crop: Box, dtype: str, seconds: float) -> 
         blocks=progress.blocks,
         chunks=len(progress.digests),
         seconds=seconds,
+        absent_chunks=progress.absent_chunks,
     )
 
 
+BlockReader = Callable[[Box], tuple[np.ndarray, int]]
+"""A block's voxels (z, y, x) and how many of its source chunks were never written."""
+
+
 def copy_blocks(
-    read: Callable[[Box], np.ndarray],
+    read: BlockReader,
     crop: Box,
     chunk: Vec,
     planned: list[Box],
@@ -108,13 +120,15 @@ def copy_blocks(
     """
 
     def copy_one(source_box: Box) -> CopyProgress:
-        data = read(source_box)
+        data, absent = read(source_box)
         expected = source_box.size[::-1]
         if data.shape != expected:
             raise ValueError(f"{label}: read {data.shape} for a block of {expected} (z, y, x)")
         relative = source_box.relative_to(crop.offset)
         output[relative.zyx_slices()] = data
-        part = CopyProgress(blocks=1, digests=chunk_digests(data, relative, chunk))
+        part = CopyProgress(
+            blocks=1, digests=chunk_digests(data, relative, chunk), absent_chunks=absent
+        )
         part.statistics.add(data)
         return part
 
@@ -143,7 +157,7 @@ def copy_blocks(
 
 
 def copy_crop(
-    read: Callable[[Box], np.ndarray],
+    read: BlockReader,
     crop: Box,
     chunk: Vec,
     block: Vec,

@@ -163,6 +163,7 @@ def describe(
         thumbnail=pipeline.thumbnail(manifest, root),
         metadata={
             "chunks_copied": MetadataValue.int(outcome.copy.chunks),
+            "absent_chunks": MetadataValue.int(outcome.copy.absent_chunks),
             "blocks_copied": MetadataValue.int(outcome.copy.blocks),
             "copy_seconds": MetadataValue.float(round(outcome.copy.seconds, 3)),
             **source.metadata,
@@ -196,7 +197,7 @@ def copy_partition(
         if index % partitions == partition
     ]
     progress = copy_blocks(
-        source.level.read, placement.box, source.level.chunk, mine, output, log,
+        source.level.read_counted, placement.box, source.level.chunk, mine, output, log,
         f"{dataset.name}[{partition}]", copier.workers,
     )  # fmt: skip
     return {

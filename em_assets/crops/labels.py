@@ -112,15 +112,18 @@ def intersection(a: Box, b: Box) -> Box | None:
     return Box((low[0], low[1], low[2]), (high[0] - low[0], high[1] - low[1], high[2] - low[2]))
 
 
-def read_padded(level: VolumeLevel, box: Box, outside: int) -> np.ndarray:
-    """`box` of `level` as z, y, x; voxels beyond the level's bounds hold `outside`."""
+def read_padded(level: VolumeLevel, box: Box, outside: int) -> tuple[np.ndarray, int]:
+    """`box` of `level` as z, y, x, and how many of its chunks were never written (the
+    format's fill value); voxels beyond the level's bounds hold `outside`."""
     inside = intersection(box, level.bounds)
     if inside == box:
-        return level.read(box)
+        return level.read_counted(box)
     data = np.full(box.size[::-1], outside, dtype=level.dtype)
+    absent = 0
     if inside is not None:
-        data[inside.relative_to(box.offset).zyx_slices()] = level.read(inside)
-    return data
+        part, absent = level.read_counted(inside)
+        data[inside.relative_to(box.offset).zyx_slices()] = part
+    return data, absent
 
 
 class _Counts:
@@ -194,10 +197,10 @@ def copy_label(
     output = create_label(store, source.name, spec)
     counts = _Counts(source.unknown_value)
 
-    def read(block: Box) -> np.ndarray:
-        data = read_padded(level, block, source.outside_value)
+    def read(block: Box) -> tuple[np.ndarray, int]:
+        data, absent = read_padded(level, block, source.outside_value)
         counts.add(data)
-        return data
+        return data, absent
 
     result = copy_crop(
         read, box, level.chunk, copier.block(level.chunk), output, log,

@@ -17,7 +17,11 @@ from upath import UPath
 from zarr.errors import ContainsArrayError
 
 ARRAY_NAME = "s0"
-COMPRESSOR = numcodecs.Blosc(cname="zstd", clevel=5, shuffle=numcodecs.Blosc.BITSHUFFLE)
+COMPRESSOR = numcodecs.Blosc(cname="zstd", clevel=1, shuffle=numcodecs.Blosc.NOSHUFFLE)
+"""Measured on 64³ uint8 EM-like chunks (benchmarks/analysis.md): zstd level 1 without a
+shuffle stores 2.5 % more than level 5 with bitshuffle but encodes 15 times faster; at
+level 5 compressing the output cost more CPU than decoding the JPEG source, and the
+copy of a crop was bound by it. Byte shuffle is a no-op on 1-byte voxels."""
 
 
 @dataclass(frozen=True)

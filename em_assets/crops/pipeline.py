@@ -147,7 +147,7 @@ def write_crop(
     output = create_image(store, spec)
     block = copier.block(level.chunk)
     result = copy_crop(
-        level.read, placement.box, level.chunk, block, output, log, label, copier.workers
+        level.read_counted, placement.box, level.chunk, block, output, log, label, copier.workers
     )
     return outcome_of(placement, result, store, spec)
 
@@ -191,6 +191,7 @@ def manifest_fields(
             translation_nm=list(outcome.translation_nm),
             source_base_voxel_size_nm=list(finest.voxel_size_nm),
             chunk_count=outcome.copy.chunks,
+            absent_chunks=outcome.copy.absent_chunks,
             statistics=ContentStatistics(**outcome.copy.statistics),
         ),
     }

@@ -18,6 +18,8 @@ FLAT_RANGE = 3
 
 def background_voxels(block: np.ndarray, tile: int = TILE) -> int:
     """How many voxels of `block` lie in background tiles (flat or empty)."""
+    if tile == TILE and all(n % tile == 0 for n in block.shape):
+        return _whole_tiles_background(block)
     starts = [np.arange(0, n, tile) for n in block.shape]
     highs = block
     lows = block
@@ -28,6 +30,21 @@ def background_voxels(block: np.ndarray, tile: int = TILE) -> int:
     lengths = [np.diff(np.append(idx, n)) for idx, n in zip(starts, block.shape, strict=True)]
     counts = np.multiply.outer(np.multiply.outer(lengths[0], lengths[1]), lengths[2])
     return int(counts[flat].sum())
+
+
+def _whole_tiles_background(block: np.ndarray) -> int:
+    """`background_voxels` when tiles divide the block (copy blocks always are): tile
+    extremes by halving each axis three times with element-wise max/min, about ten times
+    faster than `reduceat` over the whole block (it dominated the copy's CPU time)."""
+    highs = lows = block
+    for axis in (2, 1, 0):
+        for _ in range(TILE.bit_length() - 1):
+            even = tuple(slice(0, None, 2) if a == axis else slice(None) for a in range(3))
+            odd = tuple(slice(1, None, 2) if a == axis else slice(None) for a in range(3))
+            highs = np.maximum(highs[even], highs[odd])
+            lows = np.minimum(lows[even], lows[odd])
+    flat = (highs.astype(np.int16) - lows.astype(np.int16)) <= FLAT_RANGE
+    return int(flat.sum()) * TILE**3
 
 
 def background_fraction(block: np.ndarray) -> float:

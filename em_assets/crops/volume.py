@@ -27,7 +27,13 @@ class VolumeLevel(Protocol):
     dtype: np.dtype
 
     def read(self, box: Box) -> np.ndarray:
-        """The voxels of `box` as a z, y, x array; raises rather than inventing missing data."""
+        """The voxels of `box` as a z, y, x array; raises rather than inventing missing data.
+
+        Chunks the format marks as never written read as its fill value."""
+        ...
+
+    def read_counted(self, box: Box) -> tuple[np.ndarray, int]:
+        """`read`, and how many source chunks in `box` were never written (fill value)."""
         ...
 
 

@@ -1,20 +1,24 @@
 """OME-Zarr (NGFF multiscales, zarr v2) source volumes on S3 or HTTP, read anonymously.
 
-zarr computes the key of every chunk a read touches and fetches exactly those; nothing
-here lists a prefix (the OpenOrganelle buckets hold millions of objects). A chunk that is
-absent is the array's fill value by the zarr specification; any other failure (403, 5xx
-after retries) propagates.
+zarr-python reads the group's attributes and each array's metadata; chunks are read by
+tensorstore (`chunk_reader`), which computes the key of every chunk a read touches and
+fetches exactly those; nothing here lists a prefix (the OpenOrganelle buckets hold
+millions of objects). A chunk that is absent is the array's fill value by the zarr
+specification, and is counted; any other failure (403, 5xx after retries, a chunk that
+does not decode) fails the read.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 import numpy as np
 import zarr
 
+from em_assets.crops.chunk_reader import ChunkReader, open_zarr_array
 from em_assets.crops.geometry import Box, Vec
 from em_assets.settings import ConfigurationError
 
@@ -29,9 +33,12 @@ class ZarrLevel:
     """One dataset of an NGFF multiscales group, as a `VolumeLevel` (x, y, z)."""
 
     name: str
+    url: str
     array: zarr.Array
     voxel_size_nm: tuple[float, float, float]
     translation_nm: tuple[float, float, float]
+    _reader: ChunkReader | None = field(default=None, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def __post_init__(self) -> None:
         z, y, x = self.array.shape
@@ -40,8 +47,30 @@ class ZarrLevel:
         self.chunk: Vec = (int(cx), int(cy), int(cz))
         self.dtype = np.dtype(self.array.dtype)
 
+    @property
+    def reader(self) -> ChunkReader:
+        with self._lock:
+            if self._reader is None:
+                self._reader = self._open_reader()
+            return self._reader
+
+    def _open_reader(self) -> ChunkReader:
+        store = open_zarr_array(self.url)
+        found = (tuple(store.shape), tuple(store.chunk_layout.read_chunk.shape))
+        expected = (tuple(self.array.shape), tuple(self.array.chunks))
+        if found != expected or store.dtype.numpy_dtype != self.dtype:
+            raise ConfigurationError(
+                f"{self.url}: tensorstore sees shape, chunks {found} {store.dtype}, zarr "
+                f"{expected} {self.dtype}; the array changed while it was being read"
+            )
+        fill = self.array.metadata.fill_value  # None (undefined) is possible in zarr v2
+        return ChunkReader(store.T, self.chunk, (0, 0, 0), fill, self.url)
+
     def read(self, box: Box) -> np.ndarray:
-        return np.asarray(self.array[box.zyx_slices()])
+        return self.reader.read(box)[0]
+
+    def read_counted(self, box: Box) -> tuple[np.ndarray, int]:
+        return self.reader.read(box)
 
 
 def _transform(dataset: dict[str, Any], kind: str, default: float) -> tuple[float, float, float]:
@@ -64,6 +93,7 @@ def multiscale_levels(group: zarr.Group, where: str) -> list[ZarrLevel]:
     return [
         ZarrLevel(
             name=dataset["path"],
+            url=f"{where}/{dataset['path']}",
             array=group[dataset["path"]],  # type: ignore[arg-type]
             voxel_size_nm=_transform(dataset, "scale", 1.0),
             translation_nm=_transform(dataset, "translation", 0.0),

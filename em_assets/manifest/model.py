@@ -74,6 +74,11 @@ class CropInfo(BaseModel):
         min_length=3, max_length=3, description="finest level of the source, x, y, z"
     )
     chunk_count: int = Field(ge=0)
+    absent_chunks: int | None = Field(
+        default=None,
+        ge=0,
+        description="source chunks in the crop never written (read as the fill value)",
+    )
     statistics: ContentStatistics
 
 

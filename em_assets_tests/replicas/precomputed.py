@@ -3,6 +3,11 @@
 Written with cloud-volume itself (the reference implementation of the format), uncompressed
 on disk so that a plain static server serves them as GCS does. Each volume holds tissue (a
 smooth texture) beside empty padding (zeros), so crop placement has something to avoid.
+
+Sparse layers are written as precomputed writers often do for the real hemibrain's empty
+space: chunks that are all zeros are never written (cloud-volume's `delete_black_uploads`:
+no file when unsharded, no entry in the shard's index when sharded), and Neuroglancer shows
+them as zeros.
 """
 
 from __future__ import annotations
@@ -21,6 +26,9 @@ SIZE = (256, 224, 192)  # x, y, z at mip 0
 CHUNK = (64, 64, 64)
 OFFSET = (64, 32, 16)
 MIPS = 3
+SPARSE_CHUNK = (32, 32, 32)
+"""Small enough that even mip 2 (64 x 56 x 48) has whole chunks of padding to leave out."""
+SPARSE_TISSUE_X = 0.5
 
 
 @dataclass(frozen=True)
@@ -37,14 +45,14 @@ class PrecomputedReplica:
         return f"precomputed://{server.base_url}/{relative}"
 
 
-def tissue_volume(seed: int = 3) -> np.ndarray:
-    """Smooth grey-level texture over x < 60 % of the width; zeros (padding) elsewhere."""
+def tissue_volume(seed: int = 3, tissue_x: float = 0.6) -> np.ndarray:
+    """Smooth grey-level texture over x < `tissue_x` of the width; zeros (padding) elsewhere."""
     rng = np.random.default_rng(seed)
     x, y, z = np.meshgrid(*(np.arange(n) for n in SIZE), indexing="ij")
     texture = 128 + 50 * np.sin(x / 7.0) * np.cos(y / 5.0) + 30 * np.sin(z / 9.0 + x / 11.0)
     texture += rng.normal(0, 4, size=SIZE)
     volume = np.clip(texture, 1, 255).astype(np.uint8)
-    volume[int(SIZE[0] * 0.6) :, :, :] = 0
+    volume[int(SIZE[0] * tissue_x) :, :, :] = 0
     return volume
 
 
@@ -55,9 +63,16 @@ def _downsample(volume: np.ndarray) -> np.ndarray:
 
 
 def write_layer(
-    directory: Path, resolution: tuple[int, int, int], sharded: bool, data: np.ndarray
+    directory: Path,
+    resolution: tuple[int, int, int],
+    sharded: bool,
+    data: np.ndarray,
+    chunk: tuple[int, int, int] = CHUNK,
+    sparse: bool = False,
 ) -> PrecomputedReplica:
-    """Write a 3-mip JPEG layer; mip 0 sharded (as the real one is) when `sharded`."""
+    """Write a 3-mip JPEG layer; mip 0 sharded (as the real one is) when `sharded`.
+
+    `sparse`: all-zero chunks are left out, and every mip is sharded when `sharded`."""
     info = CloudVolume.create_new_info(
         num_channels=1,
         layer_type="image",
@@ -66,25 +81,28 @@ def write_layer(
         resolution=list(resolution),
         voxel_offset=list(OFFSET),
         volume_size=list(SIZE),
-        chunk_size=list(CHUNK),
+        chunk_size=list(chunk),
     )
     url = f"file://{directory}"
     volume = CloudVolume(url, info=info, compress=False, progress=False)
     for mip in range(1, MIPS):
-        volume.add_scale([2**mip] * 3, chunk_size=list(CHUNK), encoding="jpeg")
+        volume.add_scale([2**mip] * 3, chunk_size=list(chunk), encoding="jpeg")
     if sharded:
-        # Small shards, so a crop spans several shard files read with byte ranges.
-        volume.image.to_sharded(
-            uncompressed_shard_bytesize=2 * 128**3,
-            data_encoding="raw",
-            minishard_index_encoding="gzip",
-            mip=0,
-        )
+        for mip in range(MIPS) if sparse else [0]:
+            # Small shards, so a crop spans several shard files read with byte ranges.
+            volume.image.to_sharded(
+                uncompressed_shard_bytesize=2 * 128**3 // 8**mip,
+                data_encoding="raw",
+                minishard_index_encoding="gzip",
+                mip=mip,
+            )
     volume.commit_info()
 
     level = data
     for mip in range(MIPS):
-        writer = CloudVolume(url, mip=mip, compress=False, progress=False)
+        writer = CloudVolume(
+            url, mip=mip, compress=False, progress=False, delete_black_uploads=sparse
+        )
         if writer.image.is_sharded(mip):
             _write_shards(writer, level)
         else:
@@ -95,7 +113,7 @@ def write_layer(
 
 def _write_shards(writer: CloudVolume, data: np.ndarray) -> None:
     """Sharded layers are written one whole shard at a time."""
-    shard = writer.image.shard_shape(0)
+    shard = writer.image.shard_shape(writer.mip)
     low = np.array(writer.voxel_offset)
     high = low + np.array(writer.volume_size)
     for x in range(low[0], high[0], shard[0]):
