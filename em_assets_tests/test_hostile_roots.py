@@ -236,11 +236,12 @@ def test_unreachable_sources_fail_once_each_in_words_a_person_can_act_on(storage
     output = done.stdout + done.stderr
     assert done.returncode != 0
     epfl = [line for line in output.splitlines() if "SourceUnreachableError: HEAD" in line]
-    s3 = [line for line in output.splitlines() if "the OpenOrganelle volume: could" in line]
+    s3 = [line for line in output.splitlines() if "the OpenOrganelle volume: a connection" in line]
     assert epfl and s3
     assert f"could not connect to 127.0.0.1:{port}" in epfl[0]
     assert "EM_EPFL_URL" in epfl[0] and "network connection and proxy" in epfl[0]
-    assert f"at {dead} (AWS_ENDPOINT_URL)" in s3[0]
+    assert f"via the S3 endpoint {dead} (AWS_ENDPOINT_URL)" in s3[0]
+    assert "EM_OPENORGANELLE_URL" in s3[0]
     # Each failure is stated by its step (Dagster's run-failure line repeats the first one).
     assert len(epfl) + len(s3) <= 3
     assert "Exception ignored" not in output and "Unclosed client session" not in output

@@ -115,7 +115,7 @@ def label_problems(
             for i in range(3)
         )
         one = Box((voxel[0], voxel[1], voxel[2]), (1, 1, 1))
-        expected = int(read_padded(source, one, label.outside_value).item())
+        expected = int(read_padded(source, one, label.outside_value)[0].item())
         found = (
             f"{label.name} voxel {index} (x, y, z) at {world} nm: stored {stored}, "
             f"source {expected} (source voxel {voxel})"

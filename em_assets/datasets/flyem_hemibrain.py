@@ -82,7 +82,10 @@ def flyem_hemibrain(
 ) -> MaterializeResult:
     with (
         storage.lease(DATASET.name, context.run.run_id, context.log),
-        reaching("the hemibrain volume", hemibrain.cloudpath),
+        reaching(
+            "the hemibrain volume and its labels",
+            [hemibrain.cloudpath, hemibrain.segmentation_cloudpath, hemibrain.mito_cloudpath],
+        ),
     ):
         return materialize_crop(
             DATASET,

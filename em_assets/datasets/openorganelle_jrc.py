@@ -81,7 +81,7 @@ def openorganelle_jrc(
 ) -> MaterializeResult:
     with (
         storage.lease(DATASET.name, context.run.run_id, context.log),
-        reaching("the OpenOrganelle volume", openorganelle.url),
+        reaching("the OpenOrganelle volume", [openorganelle.url]),
     ):
         source = open_source(openorganelle, config)
         return materialize_crop(

@@ -93,10 +93,23 @@ def _connection_errors() -> tuple[type[BaseException], ...]:
 
 
 @contextmanager
-def reaching(what: str, url: str) -> Iterator[None]:
-    """Run a library call that contacts `url`; a failure to connect becomes one readable
-    `SourceUnreachableError` (the library's own retries have already run)."""
+def reaching(what: str, urls: list[str]) -> Iterator[None]:
+    """Run library calls that contact `urls` (a dataset's sources); a failure to connect
+    becomes one readable `SourceUnreachableError` (the library's own retries have run).
+    The library does not say which of the URLs failed, so all are named."""
     try:
         yield
     except _connection_errors() as error:
-        raise unreachable(what, url, 1, error) from None
+        names = sorted({name for url in urls for name in variables_for(url)})
+        mirror = f", or point {' / '.join(names)} at reachable mirrors" if names else ""
+        endpoint = os.environ.get("AWS_ENDPOINT_URL")
+        via = (
+            f" via the S3 endpoint {endpoint} (AWS_ENDPOINT_URL)"
+            if endpoint and any(url.startswith("s3://") for url in urls)
+            else ""
+        )
+        raise SourceUnreachableError(
+            f"{what}: a connection failed{via} ({root_cause(error)}). Check this machine's "
+            f"network connection and proxy{mirror}.",
+            url=", ".join(urls),
+        ) from None
