@@ -55,6 +55,15 @@ class ContentStatistics(BaseModel):
     background_fraction: float = Field(ge=0, le=1)
 
 
+class RejectedCandidate(BaseModel):
+    """A crop position that was considered and not kept, and why."""
+
+    offset_voxels: list[int] = Field(min_length=3, max_length=3, description="x, y, z")
+    background_fraction: float = Field(ge=0, le=1)
+    judged_on: str = Field(description="the coarse probe (which level) or the copied crop")
+    reason: str
+
+
 class CropInfo(BaseModel):
     """Where a crop sits in its source volume and how that place was chosen."""
 
@@ -69,6 +78,9 @@ class CropInfo(BaseModel):
     )
     chunk_count: int = Field(ge=0)
     statistics: ContentStatistics
+    rejected_candidates: list[RejectedCandidate] = Field(
+        default_factory=list, description="positions tried before this one, in the order tried"
+    )
 
 
 class LabelInfo(BaseModel):

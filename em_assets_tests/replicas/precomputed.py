@@ -21,6 +21,11 @@ SIZE = (256, 224, 192)  # x, y, z at mip 0
 CHUNK = (64, 64, 64)
 OFFSET = (64, 32, 16)
 MIPS = 3
+EDGE = (90, SIZE[0])
+"""Tissue from x = 90 (relative to the offset; off the 8-voxel JPEG block grid, so the
+padding beside it ripples): a 128-voxel crop at x 0-128 is 70 % padding."""
+SPARSE = (SIZE[0] - 50, SIZE[0])
+"""Tissue only in the last 50 voxels of x: every 128-voxel crop is mostly padding."""
 
 
 @dataclass(frozen=True)
@@ -37,14 +42,16 @@ class PrecomputedReplica:
         return f"precomputed://{server.base_url}/{relative}"
 
 
-def tissue_volume(seed: int = 3) -> np.ndarray:
-    """Smooth grey-level texture over x < 60 % of the width; zeros (padding) elsewhere."""
+def tissue_volume(seed: int = 3, tissue_x: tuple[int, int] = (0, int(SIZE[0] * 0.6))) -> np.ndarray:
+    """Smooth grey-level texture over `tissue_x` (x from, to; by default the first 60 % of
+    the width); zeros (padding) elsewhere, which JPEG turns into a low ripple."""
     rng = np.random.default_rng(seed)
     x, y, z = np.meshgrid(*(np.arange(n) for n in SIZE), indexing="ij")
     texture = 128 + 50 * np.sin(x / 7.0) * np.cos(y / 5.0) + 30 * np.sin(z / 9.0 + x / 11.0)
     texture += rng.normal(0, 4, size=SIZE)
-    volume = np.clip(texture, 1, 255).astype(np.uint8)
-    volume[int(SIZE[0] * 0.6) :, :, :] = 0
+    volume = np.zeros(SIZE, dtype=np.uint8)
+    start, stop = tissue_x
+    volume[start:stop] = np.clip(texture[start:stop], 1, 255).astype(np.uint8)
     return volume
 
 
@@ -55,9 +62,13 @@ def _downsample(volume: np.ndarray) -> np.ndarray:
 
 
 def write_layer(
-    directory: Path, resolution: tuple[int, int, int], sharded: bool, data: np.ndarray
+    directory: Path,
+    resolution: tuple[int, int, int],
+    sharded: bool,
+    data: np.ndarray,
+    mips: int = MIPS,
 ) -> PrecomputedReplica:
-    """Write a 3-mip JPEG layer; mip 0 sharded (as the real one is) when `sharded`."""
+    """Write a JPEG layer of `mips` levels; mip 0 sharded (as the real one is) when `sharded`."""
     info = CloudVolume.create_new_info(
         num_channels=1,
         layer_type="image",
@@ -70,7 +81,7 @@ def write_layer(
     )
     url = f"file://{directory}"
     volume = CloudVolume(url, info=info, compress=False, progress=False)
-    for mip in range(1, MIPS):
+    for mip in range(1, mips):
         volume.add_scale([2**mip] * 3, chunk_size=list(CHUNK), encoding="jpeg")
     if sharded:
         # Small shards, so a crop spans several shard files read with byte ranges.
@@ -83,7 +94,7 @@ def write_layer(
     volume.commit_info()
 
     level = data
-    for mip in range(MIPS):
+    for mip in range(mips):
         writer = CloudVolume(url, mip=mip, compress=False, progress=False)
         if writer.image.is_sharded(mip):
             _write_shards(writer, level)
