@@ -2,7 +2,10 @@
 
 A crop dataset module supplies only what is its own: how to open its source (and what
 that source says about itself) and its documented facts. Everything else, single step or
-partitioned across machines, goes through here, so both paths give the same manifest.
+partitioned across machines, goes through here, so both paths give the same manifest,
+with one exception: only the single step copies again when its copy turns out mostly
+background at full resolution (partitions cannot see the whole crop's statistic before
+they are assembled); the assembled crop's WARN check says so instead.
 """
 
 from __future__ import annotations
