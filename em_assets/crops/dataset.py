@@ -157,7 +157,10 @@ def describe(
         provenance={
             "voxel_size_nm": source.voxel_size_source,
             "shape": "crop_size run config",
-            "crop": "seeded placement on the source chunk grid, coarse-level background probe",
+            "crop": (
+                "seeded placement on the source chunk grid, coarse-level background probe, "
+                "confirmed by the copy's own statistics"
+            ),
             **source.provenance,  # a source placing its crop otherwise says so
         },
         **with_labels(
@@ -256,9 +259,7 @@ def assemble(
         Rejection(Box(tuple(r["offset"]), box.size), r["background"], r["judged_on"])  # type: ignore[arg-type]
         for r in first.get("rejected", [])
     )
-    placement = Placement(
-        box, source.seed, first["placement"], first["estimated_background"], rejected
-    )
+    described = first["placement"]
     progress = CopyProgress()
     for partial in partials.values():
         progress.merge(CopyProgress.from_json(partial["progress"]))
@@ -270,6 +271,10 @@ def assemble(
         )
     seconds = sum(p["seconds"] for p in partials.values())
     result = result_of(progress, box, str(source.level.dtype), seconds)
+    note = pipeline.full_resolution_note(result.statistics["background_fraction"], None)
+    placement = Placement(
+        box, source.seed, described + note, first["estimated_background"], rejected
+    )
     store: UPath = storage.dataset_dir(dataset.name) / store_name
     spec = pipeline.image_spec(source.level, placement, dataset.facts.title)
     outcome = pipeline.outcome_of(placement, result, store, spec)
@@ -287,8 +292,9 @@ def crop_checks(
 ) -> list[AssetChecksDefinition]:
     """The checks every crop carries: the stored crop still reads back as recorded
     (blocking), the source's finest voxel size is the documented one (WARN), and the crop
-    is not mostly background (WARN: placement already tried to avoid it, so when this fires
-    no better candidate was found, and a person should see it before training on it)."""
+    is not mostly background (WARN: placement avoids that where it can, so this fires when
+    no better candidate was found, or on a partitioned crop, which is not copied again; a
+    person should see it before training on it)."""
     documented = format_voxel_size(dataset.facts.documented_voxel_size_nm)
 
     @asset_check(

@@ -165,14 +165,7 @@ def place_and_copy(
             break
         placement = following
     kept = min(copies, key=background_of)
-    measured = background_of(kept)
-    if measured <= MAX_BACKGROUND:
-        note = f"; confirmed at full resolution ({measured:.0%} background)"
-    else:
-        note = (
-            f"; {measured:.0%} background at full resolution, the least of the "
-            f"{len(copies)} crops copied"
-        )
+    note = full_resolution_note(background_of(kept), len(copies))
     rejected = tuple(r for r in search.rejected if r.box != kept.placement.box)
     kept = replace(
         kept,
@@ -183,6 +176,21 @@ def place_and_copy(
         ),
     )
     return kept, [c for c in copies if c.placement.box != kept.placement.box]
+
+
+def full_resolution_note(measured: float, copies: int | None) -> str:
+    """What the copy's own statistic said, for the placement description; `copies` is how
+    many crops were copied to find it (None: a partitioned crop, never copied again)."""
+    if measured <= MAX_BACKGROUND:
+        return f"; confirmed at full resolution ({measured:.0%} background)"
+    if copies is None:
+        return (
+            f"; {measured:.0%} background at full resolution (a partitioned crop is not "
+            "copied again)"
+        )
+    if copies == 1:
+        return f"; {measured:.0%} background at full resolution"
+    return f"; {measured:.0%} background at full resolution, the least of the {copies} crops copied"
 
 
 def background_of(outcome: CropOutcome) -> float:
