@@ -73,7 +73,7 @@ def read_tiff_calibration(path: UPath) -> TiffCalibration | None:
     description's `unit` and `spacing`; None when the file states no physical unit."""
     try:
         with path.open("rb") as handle, tifffile.TiffFile(handle) as tif:
-            tags = tif.pages[0].tags
+            tags = tif.pages.first.tags
             imagej = tif.imagej_metadata or {}
             byteorder = "big-endian" if tif.byteorder == ">" else "little-endian"
             x_tag, y_tag = tags.get("XResolution"), tags.get("YResolution")
