@@ -30,7 +30,12 @@ from upath import UPath
 from em_assets.datasets import downloads
 from em_assets.datasets.downloads import RemoteFile
 from em_assets.formats.autoindex import parse_listing
-from em_assets.formats.dm3 import Dm3Header, read_dm3_header, read_dm3_image
+from em_assets.formats.dm3 import (
+    SLICE_THICKNESS_TAG,
+    Dm3Header,
+    read_dm3_header,
+    read_dm3_image,
+)
 from em_assets.manifest.checks import agrees_with_documentation, readable_by, stored_data_intact
 from em_assets.manifest.materialization import materialization, settle
 from em_assets.manifest.metadata import static_metadata
@@ -219,7 +224,7 @@ def current_version(
 
 def _thickness_problems(headers: dict[str, Dm3Header], z_nm: float) -> list[str]:
     return [
-        f"{name}: DM3 {header.slice_thickness_tag} says {header.slice_thickness_nm:g} nm"
+        f"{name}: DM3 {SLICE_THICKNESS_TAG} says {header.slice_thickness_nm:g} nm"
         for name, header in headers.items()
         if header.slice_thickness_nm is not None
         and abs(header.slice_thickness_nm - z_nm) > 1e-3 * z_nm

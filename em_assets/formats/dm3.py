@@ -35,23 +35,21 @@ class Dm3Header:
     """x, y, in `unit`"""
     unit: str
     slice_thickness_nm: float | None = None
-    """The section thickness a 3View image states (nm), if it does."""
-    slice_thickness_tag: str | None = None
-    """Which tag that came from (under the image's `ImageTags`)."""
+    """The section thickness a 3View image states (nm, `SLICE_THICKNESS_TAG`), if it does."""
 
 
-# Where Gatan's 3View software records the section thickness (nm), most specific first
-# (a public tag dump of an EMPIAR-11759 slice carries both; see notes/sources.md).
-SLICE_THICKNESS_TAGS = ("SBFSEM.Record.Slice thickness", "Meta Data.Dimension info.2")
+# Where Gatan's 3View software records the section thickness (nm) under an image's
+# `ImageTags` (a public tag dump of an EMPIAR-11759 slice carries it, and the same value
+# as `Meta Data.Dimension info.2`; see notes/sources.md).
+SLICE_THICKNESS_TAG = "SBFSEM.Record.Slice thickness"
 
 
-def _slice_thickness(tags: dict, index: int) -> tuple[float | None, str | None]:
-    for tag in SLICE_THICKNESS_TAGS:
-        # ncempy numbers the images of `ImageList` from 1.
-        value = tags.get(f".ImageList.{index + 1}.ImageTags.{tag}")
-        if isinstance(value, (int, float, np.number)) and value > 0:
-            return float(f"{float(value):.7g}"), tag
-    return None, None
+def _slice_thickness(tags: dict, index: int) -> float | None:
+    # ncempy numbers the images of `ImageList` from 1.
+    value = tags.get(f".ImageList.{index + 1}.ImageTags.{SLICE_THICKNESS_TAG}")
+    if isinstance(value, int | float | np.number) and value > 0:
+        return float(f"{float(value):.7g}")
+    return None
 
 
 def _parse(local: Path, name: str) -> Dm3Header:
@@ -75,7 +73,7 @@ def _parse(local: Path, name: str) -> Dm3Header:
     if dm.dataType[index] not in _DM_DTYPES or len(scales) < 2:
         raise CorruptFileError(f"{name}: unsupported image (type {dm.dataType[index]}, {ndim}-D)")
     unit = units[0]
-    thickness, thickness_tag = _slice_thickness(dm.allTags, index)
+    thickness = _slice_thickness(dm.allTags, index)
     return Dm3Header(
         shape=tuple(int(n) for n in reversed(sizes)),
         dtype=str(np.dtype(_DM_DTYPES[dm.dataType[index]])),
@@ -83,7 +81,6 @@ def _parse(local: Path, name: str) -> Dm3Header:
         pixel_size=(float(f"{scales[0]:.7g}"), float(f"{scales[1]:.7g}")),
         unit=unit.decode() if isinstance(unit, bytes) else str(unit),
         slice_thickness_nm=thickness,
-        slice_thickness_tag=thickness_tag,
     )
 
 
