@@ -144,7 +144,7 @@ def test_default_candidate_straddling_the_tissue_edge_is_rejected_on_the_probe(
     but every 8-voxel tile of the old probe that touched the edge counted as tissue."""
     server, tree = hemibrain_replica
     monkeypatch.setenv("EM_HEMIBRAIN_URL", tree["edge"].cloudpath(server))
-    result = run(crop_size=128)
+    result = run(crop_size=128, labels=[])  # labels are on the sharded layer's grid
     manifest, group = stored(storage_root)
     crop = manifest["crop"]
     assert crop["statistics"]["background_fraction"] <= 0.5
@@ -171,7 +171,7 @@ def test_mostly_background_crop_warns_when_no_better_candidate_exists(
 ):
     server, tree = hemibrain_replica
     monkeypatch.setenv("EM_HEMIBRAIN_URL", tree["sparse"].cloudpath(server))
-    result = run(crop_size=128)
+    result = run(crop_size=128, labels=[])  # labels are on the sharded layer's grid
     assert result.success  # kept and said so, not failed: a person decides
     manifest, _ = stored(storage_root)
     crop = manifest["crop"]
