@@ -29,6 +29,7 @@ CHECKS = [
     flyem_hemibrain.hemibrain_crop_intact,
     flyem_hemibrain.hemibrain_voxel_size_documented,
     flyem_hemibrain.hemibrain_labels_aligned,
+    flyem_hemibrain.hemibrain_crop_mostly_background,
     empiar_11759.empiar_files_intact,
     empiar_11759.empiar_voxel_size_documented,
     idr_0086.idr_files_intact,
@@ -36,6 +37,7 @@ CHECKS = [
     openorganelle_jrc.openorganelle_crop_intact,
     openorganelle_jrc.openorganelle_voxel_size_documented,
     openorganelle_jrc.openorganelle_labels_aligned,
+    openorganelle_jrc.openorganelle_crop_mostly_background,
 ]
 INTACT_CHECKS = [
     epfl_hippocampus.epfl_files_intact,

@@ -21,7 +21,9 @@ from em_assets_tests.replicas.groundtruth import write_groundtruth
 from em_assets_tests.replicas.http_server import ReplicaHTTPServer
 from em_assets_tests.replicas.openorganelle import BUCKET, ZarrReplica, write_pyramid
 from em_assets_tests.replicas.precomputed import (
+    EDGE,
     LAYER_PATH,
+    SPARSE,
     PrecomputedReplica,
     tissue_volume,
     write_layer,
@@ -89,13 +91,22 @@ def s3_replica(s3_server: S3Replica, monkeypatch: pytest.MonkeyPatch) -> Iterato
 
 @pytest.fixture(scope="session")
 def precomputed_tree(tmp_path_factory: pytest.TempPathFactory) -> dict[str, PrecomputedReplica]:
-    """Two hemibrain-like layers: sharded with voxel sizes unlike the documented 8 nm (the
-    code must read them), and unsharded with the documented 8 nm."""
+    """Hemibrain-like layers: sharded with voxel sizes unlike the documented 8 nm (the
+    code must read them), and unsharded with the documented 8 nm. Two more for placement:
+    `edge`, 5 mips like the real pyramid's coarse end, tissue from x = 88 on, so the default
+    128-voxel candidate (seed 2020, x 0-128) straddles the tissue edge, mostly padding; and
+    `sparse`, tissue only in the last 48 voxels of x, so no 128-voxel crop is mostly tissue."""
     root = tmp_path_factory.mktemp("precomputed")
     data = tissue_volume()
     return {
         "sharded": write_layer(root / LAYER_PATH, (9, 9, 10), True, data),
         "unsharded": write_layer(root / "unsharded" / LAYER_PATH, (8, 8, 8), False, data),
+        "edge": write_layer(
+            root / "edge" / LAYER_PATH, (8, 8, 8), True, tissue_volume(tissue_x=EDGE), mips=5
+        ),
+        "sparse": write_layer(
+            root / "sparse" / LAYER_PATH, (8, 8, 8), False, tissue_volume(tissue_x=SPARSE)
+        ),
     }
 
 

@@ -8,12 +8,27 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 import zarr
+from cloudvolume import CloudVolume
+from upath import UPath
 
-from em_assets.crops.copy import copy_crop, stored_digest
+from em_assets.crops.copy import CopyResult, copy_crop, stored_digest
 from em_assets.crops.geometry import Box, block_shape, blocks
-from em_assets.crops.placement import place_crop
-from em_assets.crops.statistics import RunningStatistics, background_voxels
+from em_assets.crops.pipeline import MAX_COPIES, CropOutcome, place_and_copy
+from em_assets.crops.pipeline import background_of as pipeline_background
+from em_assets.crops.placement import (
+    AFTER_COPY,
+    CandidateSearch,
+    place_crop,
+    seeded_candidates,
+)
+from em_assets.crops.statistics import (
+    RunningStatistics,
+    background_fraction,
+    background_voxels,
+    coarse_background_fraction,
+)
 from em_assets.crops.volume import corresponding_box, probe_level
+from em_assets_tests.replicas.precomputed import EDGE
 
 LOG = logging.getLogger("test")
 
@@ -55,6 +70,13 @@ def test_background_of_whole_tiles_agrees_with_the_general_rule(shape):
     general = background_voxels(padded) - shape[0] * shape[1]  # the extra column is empty
     assert background_voxels(block) == general
     assert 0 < general < block.size
+
+
+def test_padding_with_jpeg_ripple_is_background_dim_texture_is_not():
+    rng = np.random.default_rng(4)
+    block = rng.integers(0, 9, (16, 16, 16)).astype(np.uint8)  # zeros rippling up to 8
+    block[:, :, 8:] = rng.integers(5, 20, (16, 16, 8))  # dim, but tissue
+    assert background_voxels(block) == 16 * 16 * 8
 
 
 def test_running_statistics_match_numpy_over_blocks():
@@ -123,8 +145,9 @@ def test_probe_level_is_the_coarsest_that_still_resolves_the_crop():
         Level(f"s{i}", Box((0, 0, 0), (1024 >> i,) * 3), (8 * 2**i,) * 3, (0, 0, 0))
         for i in range(6)
     ]
-    assert probe_level(levels, levels[0], (128, 128, 128)).name == "s4"
-    assert probe_level(levels, levels[0], (16, 16, 16)).name == "s1"
+    assert probe_level(levels, levels[0], (128, 128, 128)).name == "s3"
+    assert probe_level(levels, levels[0], (32, 32, 32)).name == "s1"
+    assert probe_level(levels, levels[0], (16, 16, 16)).name == "s0"
 
 
 @pytest.mark.parametrize(
@@ -169,3 +192,97 @@ def test_source_urls_map_to_anonymous_tensorstore_stores(monkeypatch):
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:5000")
     assert kvstore_spec("gs://bucket/a")["base_url"] == "http://127.0.0.1:9023/bucket/a/"
     assert kvstore_spec("s3://bucket/a")["endpoint"] == "http://127.0.0.1:5000"
+
+
+def straddling_crops(replica, size: int, mip: int) -> list[tuple[Box, float, float]]:
+    """Crops of `size` (mip 0) across the replica's tissue edge, every 8 voxels along x:
+    (crop, full-resolution background fraction, estimate on `mip`)."""
+    full = CloudVolume(f"file://{replica.directory}", mip=0, fill_missing=False, progress=False)
+    coarse = CloudVolume(f"file://{replica.directory}", mip=mip, fill_missing=False, progress=False)
+    origin = tuple(int(v) for v in full.voxel_offset)
+    factor = 2**mip
+    out = []
+    for dx in range(max(0, EDGE[0] - size + 8), EDGE[0], 8):
+        box = Box((origin[0] + dx, origin[1] + 32, origin[2] + 16), (size,) * 3)
+        (x0, y0, z0), (x1, y1, z1) = box.offset, box.end
+        truth = background_fraction(np.asarray(full[x0:x1, y0:y1, z0:z1])[..., 0])
+        low = [box.offset[i] // factor for i in range(3)]
+        high = [-(-box.end[i] // factor) for i in range(3)]
+        block = np.asarray(coarse[low[0] : high[0], low[1] : high[1], low[2] : high[2]])[..., 0]
+        out.append((box, truth, coarse_background_fraction(block, factor)))
+    return out
+
+
+@pytest.mark.parametrize(("size", "mip"), [(64, 2), (128, 3)])
+def test_coarse_estimate_agrees_with_full_resolution_across_an_edge(precomputed_tree, size, mip):
+    """The probe's per-voxel rule against the full-resolution tiles, on real JPEG levels
+    (the level `probe_level` picks for each size). 8-voxel tiles on the coarse level miss
+    by up to 0.45 here, tiles scaled to the downsampling by up to 0.94."""
+    crops = straddling_crops(precomputed_tree["edge"], size, mip)
+    assert len(crops) >= 5 and any(truth > 0.5 for _, truth, _ in crops)
+    errors = [abs(estimate - truth) for _, truth, estimate in crops]
+    assert max(errors) <= 0.07, [(b.offset[0], t, e) for b, t, e in crops]
+
+
+def copies_measuring(fractions: dict[int, float]):
+    """A copy step whose crops measure `fractions[x offset]` at full resolution."""
+    copied: list[Box] = []
+
+    def copy(placement):
+        copied.append(placement.box)
+        statistics = {"minimum": 0, "maximum": 1, "mean": 0, "background_fraction": 0.0}
+        statistics["background_fraction"] = fractions[placement.box.offset[0]]
+        result = CopyResult(statistics, "0" * 64, 1, 1, 0.0)
+        return CropOutcome(
+            placement, result, UPath(f"memory://{placement.box.offset}"), 1, 1, (0,) * 3
+        )
+
+    return copy, copied
+
+
+def search_over(estimates: dict[int, float]) -> CandidateSearch:
+    """Candidates along x only (offsets 0, 64, ... 448), estimated by the probe as given."""
+    return CandidateSearch(
+        Box((0, 0, 0), (512, 64, 64)), (64, 64, 64), (64, 64, 64), 3,
+        lambda box: estimates[box.offset[0]], "coarse probe (s2)", LOG,
+    )  # fmt: skip
+
+
+def test_a_copy_that_is_mostly_background_is_rejected_and_the_next_candidate_copied():
+    search = search_over({})
+    first, second, third = (box.offset[0] for box in list(seeded_candidates(
+        search.bounds, search.chunk, search.size, search.seed, 32
+    ))[:3])  # fmt: skip
+    everywhere = dict.fromkeys(range(0, 512, 64), 0.1)
+    copy, copied = copies_measuring({**everywhere, first: 0.9})
+    estimates = {**everywhere, second: 0.8}
+    search.background_of = lambda box: estimates[box.offset[0]]
+    kept, rejected_copies = place_and_copy(search, copy, LOG)
+    assert [box.offset[0] for box in copied] == [first, third]
+    assert [c.placement.box for c in rejected_copies] == copied[:1]
+    assert pipeline_background(kept) == 0.1
+    assert [(r.box.offset[0], r.background, r.judged_on) for r in kept.placement.rejected] == [
+        (first, 0.9, AFTER_COPY),
+        (second, 0.8, "coarse probe (s2)"),
+    ]
+    assert "confirmed at full resolution (10% background)" in kept.placement.description
+
+
+def test_copies_are_bounded_and_the_least_empty_copy_is_kept():
+    measured = {x: 0.6 + x / 10_000 for x in range(0, 512, 64)}
+    copy, copied = copies_measuring(measured)
+    kept, rejected_copies = place_and_copy(search_over(dict.fromkeys(measured, 0.1)), copy, LOG)
+    assert len(copied) == MAX_COPIES
+    assert pipeline_background(kept) == min(measured[b.offset[0]] for b in copied)
+    assert len(rejected_copies) == MAX_COPIES - 1
+    assert kept.placement.box not in [r.box for r in kept.placement.rejected]
+    assert f"the least of the {MAX_COPIES} crops copied" in kept.placement.description
+
+
+def test_a_probe_fallback_is_copied_once():
+    copy, copied = copies_measuring(dict.fromkeys(range(0, 512, 64), 0.9))
+    kept, _ = place_and_copy(search_over(dict.fromkeys(range(0, 512, 64), 0.7)), copy, LOG)
+    assert len(copied) == 1 and not kept.placement.accepted
+    assert kept.placement.description.endswith(
+        "least empty (70%) was kept; 90% background at full resolution"
+    )

@@ -7,6 +7,7 @@ import json
 
 import pytest
 from dagster import AssetCheckSeverity, DagsterInstance, materialize
+from upath import UPath
 
 from em_assets.datasets.empiar_11759 import (
     empiar_11759,
@@ -15,6 +16,7 @@ from em_assets.datasets.empiar_11759 import (
     section_thickness_nm,
 )
 from em_assets.formats.autoindex import parse_listing
+from em_assets.formats.dm3 import read_dm3_header
 from em_assets.resources import default_resources
 from em_assets_tests.helpers import step_error
 from em_assets_tests.replicas.empiar import (
@@ -24,6 +26,8 @@ from em_assets_tests.replicas.empiar import (
     SLICES,
     autoindex,
     entry_json,
+    serve_slices,
+    slices,
 )
 from em_assets_tests.replicas.http_server import Fault
 
@@ -64,6 +68,7 @@ def test_slices_metadata_and_voxel_size_from_the_entry(empiar_replica, storage_r
     assert checks["empiar_files_intact"].passed
     assert checks["empiar_listing_complete"].passed
     assert checks["empiar_calibration_matches_api"].passed
+    assert checks["empiar_section_thickness_matches_dm3"].passed
     documented = checks["empiar_voxel_size_documented"]
     assert not documented.passed and documented.severity == AssetCheckSeverity.WARN
 
@@ -120,6 +125,56 @@ def test_dm3_calibration_disagreeing_with_the_api_is_flagged(empiar_replica, sto
     check = evaluations(result)["empiar_calibration_matches_api"]
     assert not check.passed and check.severity == AssetCheckSeverity.WARN
     assert "DM3 says 7.5 × 7.5 nm" in check.metadata["disagreements"].value
+
+
+REAL_PIXEL_UM = 0.007998250424861908
+"""The real slices' calibration (µm per pixel, as a tag dump of slice 0002 shows it)."""
+
+
+def test_real_micrometre_calibration_gives_nanometres(empiar_replica, storage_root):
+    """Slices calibrated like the real ones (µm, U+00B5, float32) against an API that gives
+    the same pixel in Å: the DM3 and the API agree once both are in nm."""
+    server, _ = empiar_replica
+    pixel_angstrom = REAL_PIXEL_UM * 10_000
+    server.put(
+        API_ENTRY,
+        json.dumps(entry_json(pixel_angstrom=pixel_angstrom)).encode(),
+        "application/json",
+    )
+    serve_slices(server, slices(pixel_um=REAL_PIXEL_UM))
+    result = run()
+    manifest = json.loads((storage_root / "empiar_11759.json").read_text())
+    assert manifest["voxel_size_nm"][:2] == pytest.approx([7.99825] * 2, rel=1e-6)
+    header = read_dm3_header(UPath(storage_root / manifest["files"][0]["path"]))
+    assert header.unit == "\u00b5m" and header.pixel_size == (0.00799825, 0.00799825)
+    assert header.slice_thickness_nm == 45.0
+    checks = evaluations(result)
+    assert checks["empiar_calibration_matches_api"].passed
+    assert checks["empiar_calibration_matches_api"].metadata["disagreements"].value == "none"
+
+
+def test_dm3_slice_thickness_disagreeing_with_the_api_is_flagged(empiar_replica, storage_root):
+    server, _ = empiar_replica
+    serve_slices(server, slices(thickness_nm=50.0))  # the API's details say 45 nm
+    result = run()
+    manifest = json.loads((storage_root / "empiar_11759.json").read_text())
+    assert manifest["voxel_size_nm"][2] == 45.0  # the API's value is kept
+    check = evaluations(result)["empiar_section_thickness_matches_dm3"]
+    assert not check.passed and check.severity == AssetCheckSeverity.WARN
+    assert "SBFSEM.Record.Slice thickness says 50 nm" in check.metadata["disagreements"].value
+    assert check.metadata["dm3_slice_thickness_nm"].value == [50.0]
+
+
+def test_null_pixel_width_is_an_error_naming_the_field(empiar_replica, storage_root):
+    server, _ = empiar_replica
+    server.put(API_ENTRY, json.dumps(entry_json(pixel_angstrom=None)).encode(), "application/json")
+    result = run(raise_on_error=False)
+    message = step_error(result)
+    assert "imagesets[0].pixel_width is null, not a pixel size" in message
+    assert "EMPIAR-11759" in message and "TypeError" not in message
+    downloads = [p for m, p, _ in server.state.requests if m == "GET" and p.endswith(".dm3")]
+    assert not downloads  # refused before any slice moves
+    assert not (storage_root / "empiar_11759.json").exists()
 
 
 def test_error_page_instead_of_dm3_fails_cleanly(empiar_replica, storage_root):

@@ -13,6 +13,7 @@ from dagster import AssetCheckSeverity, DagsterInstance, materialize
 from em_assets.datasets.flyem_hemibrain import (
     flyem_hemibrain,
     hemibrain_crop_intact,
+    hemibrain_crop_mostly_background,
     hemibrain_voxel_size_documented,
 )
 from em_assets.resources import default_resources
@@ -20,6 +21,7 @@ from em_assets_tests.helpers import step_error
 from em_assets_tests.replicas.http_server import Fault, ReplicaHTTPServer
 from em_assets_tests.replicas.precomputed import (
     CHUNK,
+    EDGE,
     LAYER_PATH,
     OFFSET,
     SIZE,
@@ -29,7 +31,12 @@ from em_assets_tests.replicas.precomputed import (
     write_layer,
 )
 
-ASSETS = [flyem_hemibrain, hemibrain_crop_intact, hemibrain_voxel_size_documented]
+ASSETS = [
+    flyem_hemibrain,
+    hemibrain_crop_intact,
+    hemibrain_voxel_size_documented,
+    hemibrain_crop_mostly_background,
+]
 
 
 def run(raise_on_error: bool = True, **config):
@@ -140,6 +147,59 @@ def test_same_seed_same_crop_and_crops_avoid_padding(hemibrain_replica, storage_
         assert crop["offset_voxels"][0] - OFFSET[0] < int(SIZE[0] * 0.6)
         assert crop["statistics"]["background_fraction"] <= 0.5
     assert len({tuple(v) for v in offsets.values()}) > 1
+
+
+def test_default_candidate_straddling_the_tissue_edge_is_rejected_on_the_probe(
+    hemibrain_replica, storage_root, monkeypatch
+):
+    """Seed 2020's first 128-voxel candidate spans x 0-128, tissue from x 90: 70 % padding,
+    but every 8-voxel tile of the old probe that touched the edge counted as tissue."""
+    server, tree = hemibrain_replica
+    monkeypatch.setenv("EM_HEMIBRAIN_URL", tree["edge"].cloudpath(server))
+    result = run(crop_size=128, labels=[])  # labels are on the sharded layer's grid
+    manifest, group = stored(storage_root)
+    crop = manifest["crop"]
+    assert crop["statistics"]["background_fraction"] <= 0.5
+    assert crop["offset_voxels"][0] - OFFSET[0] + 128 > EDGE[0] + 64  # mostly tissue
+    first = crop["rejected_candidates"][0]
+    assert first["offset_voxels"][0] == OFFSET[0]
+    assert first["judged_on"].startswith("coarse probe (mip 3")  # no copy was wasted on it
+    assert first["background_fraction"] == pytest.approx(0.70, abs=0.05)
+    assert "over the 50% limit" in first["reason"]
+    assert "confirmed at full resolution" in crop["placement"]
+    evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    background = evaluations["hemibrain_crop_mostly_background"]
+    assert background.passed
+    measured = background.metadata["background_fraction"].value
+    assert measured == pytest.approx(crop["statistics"]["background_fraction"], abs=1e-4)
+    np.testing.assert_array_equal(
+        group["s0"][:],
+        source_region(tree["edge"].cloudpath(server), crop["offset_voxels"], (128,) * 3),
+    )
+
+
+def test_mostly_background_crop_warns_when_no_better_candidate_exists(
+    hemibrain_replica, storage_root, monkeypatch
+):
+    server, tree = hemibrain_replica
+    monkeypatch.setenv("EM_HEMIBRAIN_URL", tree["sparse"].cloudpath(server))
+    result = run(crop_size=128, labels=[])  # labels are on the sharded layer's grid
+    assert result.success  # kept and said so, not failed: a person decides
+    manifest, _ = stored(storage_root)
+    crop = manifest["crop"]
+    fraction = crop["statistics"]["background_fraction"]
+    assert fraction > 0.5
+    assert crop["offset_voxels"][0] - OFFSET[0] == 128  # the least empty of x 0, 64, 128
+    assert "least empty" in crop["placement"]
+    rejected = crop["rejected_candidates"]
+    assert len(rejected) >= 2 and all(c["background_fraction"] > 0.5 for c in rejected)
+    assert crop["offset_voxels"] not in [c["offset_voxels"] for c in rejected]
+    evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    background = evaluations["hemibrain_crop_mostly_background"]
+    assert not background.passed and background.severity == AssetCheckSeverity.WARN
+    assert background.metadata["background_fraction"].value == pytest.approx(fraction, abs=1e-4)
+    assert "crop is mostly background" in background.description
+    assert evaluations["hemibrain_crop_intact"].passed
 
 
 def test_crop_at_a_coarser_mip(hemibrain_replica, storage_root):

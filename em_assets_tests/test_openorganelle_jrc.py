@@ -12,6 +12,7 @@ from dagster import AssetCheckSeverity, DagsterInstance, materialize
 
 from em_assets.datasets.openorganelle_jrc import (
     openorganelle_crop_intact,
+    openorganelle_crop_mostly_background,
     openorganelle_jrc,
     openorganelle_voxel_size_documented,
 )
@@ -25,7 +26,12 @@ from em_assets_tests.replicas.openorganelle import (
     SHAPE_ZYX,
 )
 
-ASSETS = [openorganelle_jrc, openorganelle_crop_intact, openorganelle_voxel_size_documented]
+ASSETS = [
+    openorganelle_jrc,
+    openorganelle_crop_intact,
+    openorganelle_voxel_size_documented,
+    openorganelle_crop_mostly_background,
+]
 
 
 def run(raise_on_error: bool = True, **config):
@@ -74,6 +80,11 @@ def test_crop_equals_the_source_region_with_ngff_from_the_source(
     assert evaluations["openorganelle_crop_intact"].passed
     documented = evaluations["openorganelle_voxel_size_documented"]
     assert not documented.passed and documented.severity == AssetCheckSeverity.WARN
+    background = evaluations["openorganelle_crop_mostly_background"]
+    assert background.passed and background.severity == AssetCheckSeverity.WARN
+    assert background.metadata["background_fraction"].value == pytest.approx(
+        manifest["crop"]["statistics"]["background_fraction"], abs=1e-4
+    )
 
 
 def test_coarser_scale_carries_its_half_voxel_translation(openorganelle_replica, storage_root):
@@ -91,7 +102,12 @@ def test_coarser_scale_carries_its_half_voxel_translation(openorganelle_replica,
     )
 
 
-def test_missing_chunk_reads_as_fill_value(openorganelle_replica, s3_replica, storage_root):
+def test_missing_chunk_reads_as_fill_value_and_the_empty_copy_is_placed_again(
+    openorganelle_replica, s3_replica, storage_root
+):
+    """A chunk absent at s0 is fill value (zarr's rule), so the crop that is exactly that
+    chunk is empty; the coarse levels still show tissue there, so only the copy can tell.
+    It is rejected at full resolution and the next seeded candidate is copied instead."""
     run()
     first = stored(storage_root)[0]["crop"]
     assert first["absent_chunks"] == 0
@@ -100,11 +116,22 @@ def test_missing_chunk_reads_as_fill_value(openorganelle_replica, s3_replica, st
     key = f"{CONTAINER}/{EM_GROUP}/s0/{cz}/{cy}/{cx}"
     s3_replica.client().delete_object(Bucket=BUCKET, Key=key)
     shutil.rmtree(storage_root)  # a fresh crop, not the verified stored one
-    run()
+    result = run()
     manifest, group = stored(storage_root)
-    assert manifest["crop"]["offset_voxels"] == offset  # same seed, same crop
-    assert not group["s0"][:].any()  # the crop is exactly that one chunk, now fill value
-    assert manifest["crop"]["absent_chunks"] == 1
+    crop = manifest["crop"]
+    rejected = crop["rejected_candidates"][-1]
+    assert rejected["offset_voxels"] == offset  # same seed, same first choice: now empty
+    assert rejected["judged_on"] == "full resolution, after the copy"
+    assert rejected["background_fraction"] == 1.0
+    assert crop["offset_voxels"] != offset
+    assert crop["statistics"]["background_fraction"] <= 0.5
+    np.testing.assert_array_equal(
+        group["s0"][:], region(openorganelle_replica.levels[0], crop["offset_voxels"], 64)
+    )
+    stores = list((storage_root / "openorganelle_jrc").iterdir())
+    assert [s.name for s in stores] == [manifest["array_path"].rsplit("/", 1)[-1]]
+    evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert evaluations["openorganelle_crop_mostly_background"].passed
 
 
 def all_zero_chunks(volume: np.ndarray, offset_xyz, size: int) -> int:

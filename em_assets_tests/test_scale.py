@@ -180,6 +180,8 @@ def test_partitioned_crop_on_s3_equals_the_single_step_crop(
     assert many.crop.offset_voxels == one.crop.offset_voxels
     assert many.files[0].sha256 == one.files[0].sha256  # same voxels, chunk by chunk
     assert many.crop.statistics == one.crop.statistics
+    assert many.crop.placement == one.crop.placement
+    assert many.crop.rejected_candidates == one.crop.rejected_candidates
     assert many.crop.chunk_count == len(keys) == 8
     left = zarr.open_group(f"s3://em-crops/single/{one.array_path}", mode="r")["s0"][:]
     right = zarr.open_group(f"s3://em-crops/parts/{many.array_path}", mode="r")["s0"][:]

@@ -2,7 +2,10 @@
 
 A crop dataset module supplies only what is its own: how to open its source (and what
 that source says about itself) and its documented facts. Everything else, single step or
-partitioned across machines, goes through here, so both paths give the same manifest.
+partitioned across machines, goes through here, so both paths give the same manifest,
+with one exception: only the single step copies again when its copy turns out mostly
+background at full resolution (partitions cannot see the whole crop's statistic before
+they are assembled); the assembled crop's WARN check says so instead.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any
 from dagster import (
     AssetCheckResult,
     AssetChecksDefinition,
+    AssetCheckSeverity,
     MaterializeResult,
     MetadataValue,
     asset_check,
@@ -27,13 +31,14 @@ from em_assets.crops.copy import CopyProgress, copy_blocks, result_of
 from em_assets.crops.geometry import Box, Vec, blocks
 from em_assets.crops.labels import LabelSource, copy_labels, labels_current, with_labels
 from em_assets.crops.ome_zarr import ensure_image
-from em_assets.crops.placement import Placement
+from em_assets.crops.placement import MAX_BACKGROUND, Placement, Rejection
 from em_assets.crops.resource import CropCopy
 from em_assets.crops.volume import VolumeLevel
 from em_assets.manifest.checks import agrees_with_documentation, stored_data_intact
 from em_assets.manifest.materialization import materialization, settle
 from em_assets.manifest.metadata import format_voxel_size
 from em_assets.manifest.model import (
+    CropInfo,
     DatasetFacts,
     FileEntry,
     LabelInfo,
@@ -98,16 +103,30 @@ def materialize_crop(
     if kept is not None and labels_current(kept, source.labels):
         shown = earlier_thumbnail(kept.content_version()) or pipeline.thumbnail(kept, root)
         return materialization(*settle(kept, previous), payload_bytes=0, thumbnail=shown)
-    placement = place(source, log)
     directory = storage.dataset_dir(dataset.name)
-    store = directory / pipeline.store_name(source.version, source.level, placement.box)
-    pipeline.remove_stale_stores(directory, pipeline.stores_to_keep(store, previous), log)
-    outcome = pipeline.write_crop(
-        source.level, placement, store, dataset.facts.title, copier, log, dataset.name
-    )
+    keep = pipeline.stores_to_keep(previous)
+    pipeline.remove_stale_stores(directory, keep, log)
+
+    def copy(placement: Placement) -> pipeline.CropOutcome:
+        store = directory / pipeline.store_name(source.version, source.level, placement.box)
+        return pipeline.write_crop(
+            source.level, placement, store, dataset.facts.title, copier, log, dataset.name
+        )
+
+    if source.placement is not None:  # the request fixes the crop: nothing to search
+        outcome = copy(source.placement)
+    else:
+        search = pipeline.candidate_search(
+            source.level, source.levels, source.size, source.seed, log
+        )
+        outcome, rejected = pipeline.place_and_copy(search, copy, log)
+        for copied in (c for c in rejected if c.store.name not in keep):
+            log.info(f"removing the rejected crop store {copied.store}")
+            copied.store.fs.rm(copied.store.path, recursive=True)
     labels = copy_labels(
-        source.labels, source.level, placement.box, store, root, copier, log, dataset.name
-    )
+        source.labels, source.level, outcome.placement.box, outcome.store, root, copier, log,
+        dataset.name,
+    )  # fmt: skip
     return describe(dataset, source, outcome, storage, previous, labels)
 
 
@@ -147,7 +166,10 @@ def describe(
         provenance={
             "voxel_size_nm": source.voxel_size_source,
             "shape": "crop_size run config",
-            "crop": "seeded placement on the source chunk grid, coarse-level background probe",
+            "crop": (
+                "seeded placement on the source chunk grid, coarse-level background probe, "
+                "confirmed by the copy's own statistics"
+            ),
             **source.provenance,  # a source placing its crop otherwise says so
         },
         **with_labels(
@@ -207,6 +229,10 @@ def copy_partition(
         "size": list(placement.box.size),
         "placement": placement.description,
         "estimated_background": placement.estimated_background,
+        "rejected": [
+            {"offset": list(r.box.offset), "background": r.background, "judged_on": r.judged_on}
+            for r in placement.rejected
+        ],
         "progress": progress.to_json(),
         "seconds": time.monotonic() - started,
     }
@@ -239,7 +265,11 @@ def assemble(
         )
     first = next(iter(partials.values()))
     box = Box(offset, size)  # type: ignore[arg-type]
-    placement = Placement(box, source.seed, first["placement"], first["estimated_background"])
+    rejected = tuple(
+        Rejection(Box(tuple(r["offset"]), box.size), r["background"], r["judged_on"])  # type: ignore[arg-type]
+        for r in first.get("rejected", [])
+    )
+    described = first["placement"]
     progress = CopyProgress()
     for partial in partials.values():
         progress.merge(CopyProgress.from_json(partial["progress"]))
@@ -251,6 +281,10 @@ def assemble(
         )
     seconds = sum(p["seconds"] for p in partials.values())
     result = result_of(progress, box, str(source.level.dtype), seconds)
+    note = pipeline.full_resolution_note(result.statistics["background_fraction"], None)
+    placement = Placement(
+        box, source.seed, described + note, first["estimated_background"], rejected
+    )
     store: UPath = storage.dataset_dir(dataset.name) / store_name
     spec = pipeline.image_spec(source.level, placement, dataset.facts.title)
     outcome = pipeline.outcome_of(placement, result, store, spec)
@@ -266,8 +300,11 @@ def assemble(
 def crop_checks(
     dataset: CropDataset, prefix: str, finest_level: str
 ) -> list[AssetChecksDefinition]:
-    """The two checks every crop carries: the stored crop still reads back as recorded
-    (blocking), and the source's finest voxel size is the documented one (WARN)."""
+    """The checks every crop carries: the stored crop still reads back as recorded
+    (blocking), the source's finest voxel size is the documented one (WARN), and the crop
+    is not mostly background (WARN: placement avoids that where it can, so this fires when
+    no better candidate was found, or on a partitioned crop, which is not copied again; a
+    person should see it before training on it)."""
     documented = format_voxel_size(dataset.facts.documented_voxel_size_nm)
 
     @asset_check(
@@ -294,7 +331,43 @@ def crop_checks(
             crop.source_base_voxel_size_nm, finest_level, dataset.facts
         )
 
-    return [crop_intact, voxel_size_documented]
+    @asset_check(
+        asset=dataset.name,
+        name=f"{prefix}_crop_mostly_background",
+        description=(
+            f"The crop is at most {MAX_BACKGROUND:.0%} background at full resolution "
+            "(WARN if more: crop is mostly background)."
+        ),
+    )
+    def crop_mostly_background(storage: StorageRoot) -> AssetCheckResult:
+        crop = _stored(storage, dataset.name).crop
+        assert crop is not None, f"a {dataset.name} manifest always records its crop"
+        return mostly_background(crop)
+
+    return [crop_intact, voxel_size_documented, crop_mostly_background]
+
+
+def mostly_background(crop: CropInfo) -> AssetCheckResult:
+    """WARN when the crop's measured background fraction is over the placement limit."""
+    fraction = crop.statistics.background_fraction
+    passed = fraction <= MAX_BACKGROUND
+    return AssetCheckResult(
+        passed=passed,
+        severity=AssetCheckSeverity.WARN,
+        description=None
+        if passed
+        else (
+            f"crop is mostly background: {fraction:.1%} of its voxels, over the "
+            f"{MAX_BACKGROUND:.0%} limit ({len(crop.rejected_candidates)} other candidates "
+            "rejected, listed in the manifest)"
+        ),
+        metadata={
+            "background_fraction": MetadataValue.float(round(fraction, 4)),
+            "limit": MetadataValue.float(MAX_BACKGROUND),
+            "placement": MetadataValue.text(crop.placement),
+            "candidates_rejected": MetadataValue.int(len(crop.rejected_candidates)),
+        },
+    )
 
 
 def _stored(storage: StorageRoot, name: str) -> Manifest:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any
 
 from dagster import MetadataValue
@@ -12,11 +13,17 @@ from upath import UPath
 from em_assets.crops.copy import CopyResult, copy_crop
 from em_assets.crops.geometry import Box, Vec
 from em_assets.crops.ome_zarr import ARRAY_NAME, ImageSpec, central_slice, create_image, stored_size
-from em_assets.crops.placement import Placement, place_crop
+from em_assets.crops.placement import MAX_BACKGROUND, CandidateSearch, Placement
 from em_assets.crops.resource import CropCopy
-from em_assets.crops.statistics import background_fraction
+from em_assets.crops.statistics import coarse_background_fraction
 from em_assets.crops.volume import VolumeLevel, corresponding_box, physical_offset, probe_level
-from em_assets.manifest.model import ContentStatistics, CropInfo, FileEntry, Manifest
+from em_assets.manifest.model import (
+    ContentStatistics,
+    CropInfo,
+    FileEntry,
+    Manifest,
+    RejectedCandidate,
+)
 from em_assets.manifest.thumbnail import thumbnail_metadata
 from em_assets.manifest.verify import verify_files
 from em_assets.settings import ConfigurationError
@@ -25,6 +32,8 @@ from em_assets.storage.orphans import remove_orphans
 from em_assets.transfer.progress import Logger
 
 STORE_PREFIX = "crop-"
+MAX_COPIES = 3
+"""Copies a single-step crop may take before keeping the least empty one it copied."""
 
 
 @dataclass(frozen=True)
@@ -56,10 +65,10 @@ def store_name(source_version: str, level: VolumeLevel, box: Box) -> str:
     return f"{STORE_PREFIX}{hashlib.sha256(key.encode()).hexdigest()[:16]}.ome.zarr"
 
 
-def stores_to_keep(store: UPath, previous: Manifest | None) -> set[str]:
-    """The store about to be written, and the one the last manifest points to (still valid
-    until the new manifest replaces it)."""
-    keep = {store.name}
+def stores_to_keep(previous: Manifest | None) -> set[str]:
+    """The store the last manifest points to (still valid until the new manifest replaces
+    it); any store being written now is created after the clean-up."""
+    keep: set[str] = set()
     if previous is not None and previous.array_path:
         keep.add(previous.array_path.rsplit("/", 1)[-1])
     return keep
@@ -109,16 +118,89 @@ def remove_stale_stores(directory: UPath, keep: set[str], log: Logger) -> None:
     remove_orphans(directory, keep | others, log)
 
 
+def candidate_search(
+    level: VolumeLevel, levels: list[VolumeLevel], size: Vec, seed: int, log: Logger
+) -> CandidateSearch:
+    """Seeded candidates judged on the coarsest level that still resolves them, voxel by
+    voxel there (see `coarse_background_fraction` for why not by tiles)."""
+    probe = probe_level(levels, level, size)
+    factor = min(probe.voxel_size_nm[i] / level.voxel_size_nm[i] for i in range(3))
+
+    def background_of(candidate: Box) -> float:
+        block = probe.read(corresponding_box(level, candidate, probe))
+        return coarse_background_fraction(block, factor)
+
+    return CandidateSearch(
+        level.bounds, level.chunk, size, seed, background_of, f"coarse probe ({probe.name})", log
+    )
+
+
 def place(
     level: VolumeLevel, levels: list[VolumeLevel], size: Vec, seed: int, log: Logger
 ) -> Placement:
-    """Seeded placement, judging candidates on the coarsest level that still resolves them."""
-    probe = probe_level(levels, level, size)
+    """The first candidate the probe accepts, or the least empty one (no copy confirms it)."""
+    search = candidate_search(level, levels, size, seed, log)
+    return search.next_accepted() or search.least_empty()
 
-    def background_of(candidate: Box) -> float:
-        return background_fraction(probe.read(corresponding_box(level, candidate, probe)))
 
-    return place_crop(level.bounds, level.chunk, size, seed, background_of, log)
+def place_and_copy(
+    search: CandidateSearch, copy: Callable[[Placement], CropOutcome], log: Logger
+) -> tuple[CropOutcome, list[CropOutcome]]:
+    """Copy the probe's choice and confirm it at full resolution; while the copy is mostly
+    background, reject it and copy the next accepted candidate, at most `MAX_COPIES` times.
+
+    Returns the crop kept (the first confirmed one, else the least empty copy) and the
+    copies that were rejected (their stores are to be removed).
+    """
+    placement = search.next_accepted() or search.least_empty()
+    copies: list[CropOutcome] = []
+    while True:
+        outcome = copy(placement)
+        copies.append(outcome)
+        measured = background_of(outcome)
+        if measured <= MAX_BACKGROUND or not placement.accepted:
+            break
+        log.warning(
+            f"crop at {placement.box.offset} is {measured:.0%} background at full resolution "
+            f"(the coarse probe estimated {placement.estimated_background:.0%}); placing again"
+        )
+        search.reject_after_copy(placement, measured)
+        following = search.next_accepted() if len(copies) < MAX_COPIES else None
+        if following is None:
+            break
+        placement = following
+    kept = min(copies, key=background_of)
+    note = full_resolution_note(background_of(kept), len(copies))
+    rejected = tuple(r for r in search.rejected if r.box != kept.placement.box)
+    kept = replace(
+        kept,
+        placement=replace(
+            kept.placement,
+            description=kept.placement.description + note,
+            rejected=rejected,
+        ),
+    )
+    return kept, [c for c in copies if c.placement.box != kept.placement.box]
+
+
+def full_resolution_note(measured: float, copies: int | None) -> str:
+    """What the copy's own statistic said, for the placement description; `copies` is how
+    many crops were copied to find it (None: a partitioned crop, never copied again)."""
+    if measured <= MAX_BACKGROUND:
+        return f"; confirmed at full resolution ({measured:.0%} background)"
+    if copies is None:
+        return (
+            f"; {measured:.0%} background at full resolution (a partitioned crop is not "
+            "copied again)"
+        )
+    if copies == 1:
+        return f"; {measured:.0%} background at full resolution"
+    return f"; {measured:.0%} background at full resolution, the least of the {copies} crops copied"
+
+
+def background_of(outcome: CropOutcome) -> float:
+    """The crop's background fraction at full resolution, as its copy measured it."""
+    return outcome.copy.statistics["background_fraction"]
 
 
 def image_spec(level: VolumeLevel, placement: Placement, title: str) -> ImageSpec:
@@ -193,6 +275,18 @@ def manifest_fields(
             chunk_count=outcome.copy.chunks,
             absent_chunks=outcome.copy.absent_chunks,
             statistics=ContentStatistics(**outcome.copy.statistics),
+            rejected_candidates=[
+                RejectedCandidate(
+                    offset_voxels=list(rejection.box.offset),
+                    background_fraction=rejection.background,
+                    judged_on=rejection.judged_on,
+                    reason=(
+                        f"{rejection.background:.0%} background on the {rejection.judged_on}, "
+                        f"over the {MAX_BACKGROUND:.0%} limit"
+                    ),
+                )
+                for rejection in outcome.placement.rejected
+            ],
         ),
     }
 

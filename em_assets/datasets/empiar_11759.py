@@ -1,10 +1,14 @@
 """EMPIAR-11759: zebrafish retina SBF-SEM slices (DM3) from EBI, described by EMPIAR's API.
 
 XY voxel size comes from the entry's `pixel_width`/`pixel_height` (Ångström) and is
-cross-checked against each DM3's own calibration; the section thickness (Z) is only in the
-imageset's free-text `details`, so it is parsed from there, with that provenance.
+cross-checked against each DM3's own calibration (µm in the real files); the section
+thickness (Z) is only in the imageset's free-text `details`, so it is parsed from there,
+with that provenance, and cross-checked against the thickness 3View wrote into each DM3
+(`SBFSEM.Record.Slice thickness`). A disagreement is a WARN check; the API's values stay.
 """
 
+import json
+import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,7 +30,12 @@ from upath import UPath
 from em_assets.datasets import downloads
 from em_assets.datasets.downloads import RemoteFile
 from em_assets.formats.autoindex import parse_listing
-from em_assets.formats.dm3 import Dm3Header, read_dm3_header, read_dm3_image
+from em_assets.formats.dm3 import (
+    SLICE_THICKNESS_TAG,
+    Dm3Header,
+    read_dm3_header,
+    read_dm3_image,
+)
 from em_assets.manifest.checks import agrees_with_documentation, readable_by, stored_data_intact
 from em_assets.manifest.materialization import materialization, settle
 from em_assets.manifest.metadata import static_metadata
@@ -49,8 +58,10 @@ DATA_DIRECTORY = "empiar/world_availability/11759/data/"
 LISTING_ATTEMPTS = 3
 LISTING_CHECK = "empiar_listing_complete"
 CALIBRATION_CHECK = "empiar_calibration_matches_api"
+THICKNESS_CHECK = "empiar_section_thickness_matches_dm3"
 ANGSTROM_IN_NM = 0.1
-UNIT_IN_NM = {"nm": 1.0, "µm": 1000.0, "um": 1000.0, "Å": 0.1, "A": 0.1}
+UNIT_IN_NM = {"nm": 1.0, "µm": 1000.0, "\u03bcm": 1000.0, "um": 1000.0, "Å": 0.1, "A": 0.1}
+"""Calibration units DM3 files use; µm is U+00B5 in Gatan's files, U+03BC also seen."""
 FACTS = DatasetFacts(
     title="Developing retina in zebrafish 55 hpf larval eye (EMPIAR-11759)",
     technique="SBF-SEM",
@@ -94,6 +105,27 @@ def dm3_imageset(entry: dict[str, Any], url: str) -> tuple[int, dict[str, Any]]:
     if len(imagesets) == 1:
         return 0, imagesets[0]
     raise UnexpectedContentError(f"{ACCESSION} lists no DM3 imageset", url=url)
+
+
+def api_pixel_size_nm(imageset: dict[str, Any], imageset_ref: str, url: str) -> list[float]:
+    """x, y in nm from the imageset's `pixel_width`/`pixel_height` (Å), or an error naming
+    the field: EMPIAR sends null for imagesets without a stated pixel size."""
+    sizes = []
+    for key in ("pixel_width", "pixel_height"):
+        value = imageset.get(key)
+        try:
+            angstrom = float(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            angstrom = math.nan
+        if not angstrom > 0 or math.isinf(angstrom):
+            raise UnexpectedContentError(
+                f"{imageset_ref}.{key} is {json.dumps(value)}, not a pixel size in Å; "
+                f"EMPIAR states no usable pixel size for {ACCESSION}, so its voxel size "
+                "cannot be recorded (ask the archive to fix the entry)",
+                url=url,
+            )
+        sizes.append(angstrom * ANGSTROM_IN_NM)
+    return sizes
 
 
 def section_thickness_nm(text: str) -> tuple[float, str] | None:
@@ -191,6 +223,15 @@ def current_version(
     return probe(client, empiar, ebi, storage, EmpiarConfig(**run_config).max_files, log).version
 
 
+def _thickness_problems(headers: dict[str, Dm3Header], z_nm: float) -> list[str]:
+    return [
+        f"{name}: DM3 {SLICE_THICKNESS_TAG} says {header.slice_thickness_nm:g} nm"
+        for name, header in headers.items()
+        if header.slice_thickness_nm is not None
+        and abs(header.slice_thickness_nm - z_nm) > 1e-3 * z_nm
+    ]
+
+
 def _calibration_problems(headers: dict[str, Dm3Header], api_xy_nm: list[float]) -> list[str]:
     problems = []
     for name, header in headers.items():
@@ -227,6 +268,14 @@ def _calibration_problems(headers: dict[str, Dm3Header], api_xy_nm: list[float])
             asset=ASSET_NAME,
             description="Each DM3's pixel calibration agrees with the API's (WARN if not).",
         ),
+        AssetCheckSpec(
+            THICKNESS_CHECK,
+            asset=ASSET_NAME,
+            description=(
+                "The section thickness each DM3 states (3View's Slice thickness tag) agrees "
+                "with the one recorded from the API (WARN if not)."
+            ),
+        ),
     ],
 )
 def empiar_11759(
@@ -259,18 +308,18 @@ def _materialize_empiar_11759(
     client = http.client(context.log)
     try:
         found = probe(client, empiar, ebi, storage, config.max_files, context.log)
+        imageset_ref = f"{found.entry_url} imagesets[{found.index}]"
+        # Before any slice moves: an entry without a pixel size cannot be described.
+        api_xy = api_pixel_size_nm(found.imageset, imageset_ref, found.entry_url)
         fetched = downloads.download(
             client, found.files, found.remotes, previous, DM3, describe, context.log, config.deep
         )
     finally:
         client.close()
-    entries, entry, imageset, index = fetched.entries, found.entry, found.imageset, found.index
+    entries, entry, imageset = fetched.entries, found.entry, found.imageset
     entry_url, listing_url, expected = found.entry_url, found.listing_url, found.expected
-    api_xy = [float(imageset[k]) * ANGSTROM_IN_NM for k in ("pixel_width", "pixel_height")]
-
     details = str(imageset.get("details") or "")
     thickness = section_thickness_nm(details)
-    imageset_ref = f"{entry_url} imagesets[{index}]"
     if thickness is None:
         z_nm = FACTS.documented_voxel_size_nm[2]
         z_source = f"documented section thickness (not found in {imageset_ref}.details)"
@@ -311,6 +360,8 @@ def _materialize_empiar_11759(
         },
     )
     calibration = _calibration_problems(headers, api_xy)
+    thickness_problems = _thickness_problems(headers, z_nm)
+    stated = sorted({h.slice_thickness_nm for h in headers.values() if h.slice_thickness_nm})
     manifest, unchanged = settle(manifest, previous)
     middle = found.files[len(found.files) // 2]
     return materialization(
@@ -342,6 +393,22 @@ def _materialize_empiar_11759(
                     "api_xy_nm": MetadataValue.json(api_xy),
                     "disagreements": MetadataValue.md(
                         "\n".join(f"- {p}" for p in calibration) or "none"
+                    ),
+                },
+            ),
+            AssetCheckResult(
+                check_name=THICKNESS_CHECK,
+                passed=not thickness_problems,
+                severity=AssetCheckSeverity.WARN,
+                description=None
+                if not thickness_problems
+                else f"DM3 slice thickness differs from the recorded {z_nm:g} nm ({z_source})",
+                metadata={
+                    "recorded_z_nm": MetadataValue.float(z_nm),
+                    "recorded_z_from": MetadataValue.text(z_source),
+                    "dm3_slice_thickness_nm": MetadataValue.json(stated),
+                    "disagreements": MetadataValue.md(
+                        "\n".join(f"- {p}" for p in thickness_problems) or "none"
                     ),
                 },
             ),

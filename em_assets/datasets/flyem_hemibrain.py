@@ -149,7 +149,7 @@ def current_version(hemibrain: HemibrainVolume) -> str:
     return version_digest(info)
 
 
-hemibrain_crop_intact, hemibrain_voxel_size_documented = crop_checks(
-    DATASET, "hemibrain", "precomputed info scales[0].resolution"
+hemibrain_crop_intact, hemibrain_voxel_size_documented, hemibrain_crop_mostly_background = (
+    crop_checks(DATASET, "hemibrain", "precomputed info scales[0].resolution")
 )
 hemibrain_labels_aligned = label_checks(ASSET_NAME, "hemibrain")

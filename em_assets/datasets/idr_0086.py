@@ -1,9 +1,13 @@
 """IDR idr0086 (Miron et al.): the Figure S3B FIB-SEM TIFFs from EBI, pixel size from IDR's JSON.
 
-The TIFFs' resolution tags are unreliable for this submission, so the voxel size comes
-from IDR's own image metadata (`pixel_size`, in micrometres), never from the files.
+The voxel size recorded is IDR's own image metadata (`pixel_size` {x, y, z} in µm): the
+archive's curated value. The TIFFs are big-endian ImageJ 1.52p stacks that state their
+own calibration too (50 px/µm in the resolution tags and `spacing=0.02` µm, i.e. 20 nm,
+in the real files), so each file's tags are read and cross-checked against IDR's value: a
+disagreement is a WARN check, and IDR's value stays the recorded one.
 """
 
+import math
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,10 +21,17 @@ from dagster import (
     asset,
     asset_check,
 )
+from upath import UPath
 
 from em_assets.datasets import downloads
 from em_assets.datasets.downloads import RemoteFile
-from em_assets.formats.tiff import central_page, read_tiff_header, tiff_shape_and_dtype
+from em_assets.formats.tiff import (
+    TiffCalibration,
+    central_page,
+    read_tiff_calibration,
+    read_tiff_header,
+    tiff_shape_and_dtype,
+)
 from em_assets.manifest.checks import agrees_with_documentation, readable_by, stored_data_intact
 from em_assets.manifest.materialization import materialization, settle
 from em_assets.manifest.metadata import static_metadata
@@ -64,6 +75,10 @@ FACTS = DatasetFacts(
 )
 MICROMETRE_IN_NM = 1000.0
 SIZE_CHECK = "idr_size_matches_tiff"
+CALIBRATION_CHECK = "idr_pixel_size_matches_tiff"
+PAGE_AXES = {FILES[0]: ("x", "y", "z"), FILES[1]: ("x", "z", "y")}
+"""Which volume axes a file's page columns, page rows and pages are: the xz stack's pages
+are z-x planes along y (775 pages of 184 × 1121 in the real file)."""
 
 
 class IdrConfig(VerifiedConfig):
@@ -86,14 +101,59 @@ def size_agreement(image_data: dict[str, Any], shape_zyx: list[int]) -> AssetChe
 
 
 def pixel_size_nm(image_data: dict[str, Any], url: str) -> list[float]:
-    """IDR's `pixel_size` {x, y, z} in micrometres, as nanometres; refuses gaps."""
+    """IDR's `pixel_size` {x, y, z} in micrometres (IDR sends no unit key; each axis may be
+    null when the image has no physical size), as nanometres; refuses gaps."""
     sizes = image_data.get("pixel_size") or {}
-    missing = [axis for axis in "xyz" if not isinstance(sizes.get(axis), int | float)]
+    missing = [
+        axis
+        for axis in "xyz"
+        if not isinstance(sizes.get(axis), int | float)
+        or isinstance(sizes.get(axis), bool)
+        or not math.isfinite(sizes[axis])
+        or sizes[axis] <= 0
+    ]
     if missing:
+        fields = ", ".join(f"pixel_size.{axis} = {sizes.get(axis)!r}" for axis in missing)
         raise UnexpectedContentError(
-            f"IDR image {IMAGE_ID} has no pixel_size for axes {missing} ({sizes!r})", url=url
+            f"IDR image {IMAGE_ID} has no pixel_size for axes {missing} ({fields}): IDR "
+            "states no physical pixel size, so the voxel size cannot be recorded",
+            url=url,
         )
     return [round(float(sizes[axis]) * MICROMETRE_IN_NM, 6) for axis in "xyz"]
+
+
+def calibration_agreement(
+    calibrations: dict[str, TiffCalibration | None], idr_nm: list[float]
+) -> AssetCheckResult:
+    """Each TIFF's own resolution tags and ImageJ spacing against IDR's pixel size."""
+    idr = dict(zip("xyz", idr_nm, strict=True))
+    stated: dict[str, str] = {}
+    problems: list[str] = []
+    for name, calibration in calibrations.items():
+        if calibration is None:
+            stated[name] = "no physical calibration in the file"
+            continue
+        stated[name] = calibration.stated_as
+        columns, rows, pages = PAGE_AXES[name]
+        values = {columns: calibration.column_nm, rows: calibration.row_nm}
+        if calibration.page_nm is not None:
+            values[pages] = calibration.page_nm
+        for axis, nm in sorted(values.items()):
+            if not math.isclose(nm, idr[axis], rel_tol=1e-3):
+                problems.append(f"{name}: {axis} is {nm:g} nm in the file, {idr[axis]:g} in IDR")
+    return AssetCheckResult(
+        check_name=CALIBRATION_CHECK,
+        passed=not problems,
+        severity=AssetCheckSeverity.WARN,
+        description=None
+        if not problems
+        else "the TIFFs' own calibration differs from IDR's pixel_size (IDR's is recorded)",
+        metadata={
+            "idr_pixel_size_nm": MetadataValue.json(idr_nm),
+            "tiff_calibration": MetadataValue.json(stated),
+            "disagreements": MetadataValue.md("\n".join(f"- {p}" for p in problems) or "none"),
+        },
+    )
 
 
 @asset(
@@ -113,7 +173,15 @@ def pixel_size_nm(image_data: dict[str, Any], url: str) -> list[float]:
             SIZE_CHECK,
             asset=ASSET_NAME,
             description="IDR's recorded image size agrees with the xy TIFF's header (WARN if not).",
-        )
+        ),
+        AssetCheckSpec(
+            CALIBRATION_CHECK,
+            asset=ASSET_NAME,
+            description=(
+                "Each TIFF's resolution tags and ImageJ spacing agree with IDR's pixel_size "
+                "(WARN if not; IDR's value is recorded)."
+            ),
+        ),
     ],
 )
 def idr_0086(
@@ -138,12 +206,18 @@ def _materialize_idr_0086(
 ):
     files = remote_files(ebi, storage)
     previous = storage.stored_manifest(ASSET_NAME, context.log)
+    calibrations: dict[str, TiffCalibration | None] = {}
+
+    def describe(path: UPath) -> tuple[list[int], str]:
+        calibrations[path.name] = read_tiff_calibration(path)
+        return tiff_shape_and_dtype(path)
+
     client = http.client(context.log)
     try:
         image_url, image_data, remotes = probe(client, ebi, idr, storage)
         voxel = pixel_size_nm(image_data, image_url)
         fetched = downloads.download(
-            client, files, remotes, previous, TIFF, tiff_shape_and_dtype, context.log, config.deep
+            client, files, remotes, previous, TIFF, describe, context.log, config.deep
         )
     finally:
         client.close()
@@ -183,7 +257,10 @@ def _materialize_idr_0086(
         manifest,
         unchanged,
         fetched.payload_bytes,
-        check_results=[size_agreement(image_data, entries[0].shape or [])],
+        check_results=[
+            size_agreement(image_data, entries[0].shape or []),
+            calibration_agreement(calibrations, voxel),
+        ],
         thumbnail=thumbnail_metadata(
             central_page(files[0].destination), f"{files[0].path}, central page"
         ),

@@ -159,7 +159,9 @@ def current_version(openorganelle: OpenOrganelleStore) -> str:
     return group_version(group, levels)
 
 
-openorganelle_crop_intact, openorganelle_voxel_size_documented = crop_checks(
-    DATASET, "openorganelle", "multiscales scale of the finest level"
-)
+(
+    openorganelle_crop_intact,
+    openorganelle_voxel_size_documented,
+    openorganelle_crop_mostly_background,
+) = crop_checks(DATASET, "openorganelle", "multiscales scale of the finest level")
 openorganelle_labels_aligned = label_checks(ASSET_NAME, "openorganelle")

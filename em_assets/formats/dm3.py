@@ -34,6 +34,22 @@ class Dm3Header:
     pixel_size: tuple[float, float]
     """x, y, in `unit`"""
     unit: str
+    slice_thickness_nm: float | None = None
+    """The section thickness a 3View image states (nm, `SLICE_THICKNESS_TAG`), if it does."""
+
+
+# Where Gatan's 3View software records the section thickness (nm) under an image's
+# `ImageTags` (a public tag dump of an EMPIAR-11759 slice carries it, and the same value
+# as `Meta Data.Dimension info.2`; see notes/sources.md).
+SLICE_THICKNESS_TAG = "SBFSEM.Record.Slice thickness"
+
+
+def _slice_thickness(tags: dict, index: int) -> float | None:
+    # ncempy numbers the images of `ImageList` from 1.
+    value = tags.get(f".ImageList.{index + 1}.ImageTags.{SLICE_THICKNESS_TAG}")
+    if isinstance(value, int | float | np.number) and value > 0:
+        return float(f"{float(value):.7g}")
+    return None
 
 
 def _parse(local: Path, name: str) -> Dm3Header:
@@ -57,12 +73,14 @@ def _parse(local: Path, name: str) -> Dm3Header:
     if dm.dataType[index] not in _DM_DTYPES or len(scales) < 2:
         raise CorruptFileError(f"{name}: unsupported image (type {dm.dataType[index]}, {ndim}-D)")
     unit = units[0]
+    thickness = _slice_thickness(dm.allTags, index)
     return Dm3Header(
         shape=tuple(int(n) for n in reversed(sizes)),
         dtype=str(np.dtype(_DM_DTYPES[dm.dataType[index]])),
         # Calibrations are float32 in the file: keep the digits it actually holds.
         pixel_size=(float(f"{scales[0]:.7g}"), float(f"{scales[1]:.7g}")),
         unit=unit.decode() if isinstance(unit, bytes) else str(unit),
+        slice_thickness_nm=thickness,
     )
 
 

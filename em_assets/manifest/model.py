@@ -61,6 +61,15 @@ class ContentStatistics(BaseModel):
     background_fraction: float = Field(ge=0, le=1)
 
 
+class RejectedCandidate(BaseModel):
+    """A crop position that was considered and not kept, and why."""
+
+    offset_voxels: list[int] = Field(min_length=3, max_length=3, description="x, y, z")
+    background_fraction: float = Field(ge=0, le=1)
+    judged_on: str = Field(description="the coarse probe (which level) or the copied crop")
+    reason: str
+
+
 class CropInfo(BaseModel):
     """Where a crop sits in its source volume and how that place was chosen."""
 
@@ -80,6 +89,9 @@ class CropInfo(BaseModel):
         description="source chunks in the crop never written (read as the fill value)",
     )
     statistics: ContentStatistics
+    rejected_candidates: list[RejectedCandidate] = Field(
+        default_factory=list, description="positions tried before this one, in the order tried"
+    )
 
 
 class LabelInfo(BaseModel):

@@ -3,8 +3,14 @@
 No DM3 writer exists on PyPI. This writes the tag tree Gatan's software writes, as far as
 readers use it: a thumbnail image first and the real image second under `ImageList`, each
 with `ImageData` holding `Calibrations.Dimension` (origin, scale, units per axis), `Data`,
-`DataType` and `Dimensions`. Tag headers are big-endian, values little-endian, as in files
-written on a PC.
+`DataType` and `Dimensions`, and a root `Thumbnails` group pointing at the thumbnail
+(`Thumbnails.0.ImageIndex = 0`). Tag headers are big-endian, values little-endian, as in
+files written on a PC.
+
+Like the real EMPIAR-11759 slices (a public tag dump of `F57-8_test1_3VBSED_slice_0002.dm3`,
+see notes/sources.md), the image is calibrated in µm (unit "µm", U+00B5, stored as UTF-16)
+and a 3View image carries the section thickness in nm twice, as
+`ImageTags.Meta Data.Dimension info.2` and `ImageTags.SBFSEM.Record.Slice thickness`.
 """
 
 from __future__ import annotations
@@ -56,7 +62,14 @@ def _text(name: str, text: str) -> bytes:
     return _array(name, USHORT, np.frombuffer(text.encode("utf-16-le"), dtype="<u2"))
 
 
-def _image(pixels: np.ndarray, data_type: int, element: int, scale: float, unit: str) -> bytes:
+def _image(
+    pixels: np.ndarray,
+    data_type: int,
+    element: int,
+    scale: float,
+    unit: str,
+    image_tags: list[bytes] | None = None,
+) -> bytes:
     rows, columns = pixels.shape
     axis = [_value("Origin", FLOAT, 0.0), _value("Scale", FLOAT, scale), _text("Units", unit)]
     image_data = _group(
@@ -69,19 +82,41 @@ def _image(pixels: np.ndarray, data_type: int, element: int, scale: float, unit:
             _value("PixelDepth", LONG, pixels.dtype.itemsize),
         ],
     )
-    return _group("", [image_data, _group("ImageTags", [])])
+    return _group("", [image_data, _group("ImageTags", image_tags or [])])
 
 
-def dm3_bytes(image: np.ndarray, pixel_size: float, unit: str = "nm") -> bytes:
-    """A DM3 file holding `image` (rows x columns, uint8 or uint16) at `pixel_size` `unit`."""
+def _sbfsem_tags(slice_thickness_nm: float) -> list[bytes]:
+    """The 3View tags that state the section thickness (nm)."""
+    return [
+        _group(
+            "Meta Data",
+            [_group("Dimension info", [_value("2", FLOAT, slice_thickness_nm)])],
+        ),
+        _group(
+            "SBFSEM",
+            [_group("Record", [_value("Slice thickness", FLOAT, slice_thickness_nm)])],
+        ),
+    ]
+
+
+def dm3_bytes(
+    image: np.ndarray,
+    pixel_size: float,
+    unit: str = "µm",
+    slice_thickness_nm: float | None = None,
+) -> bytes:
+    """A DM3 file holding `image` (rows x columns, uint8 or uint16) at `pixel_size` `unit`,
+    with the 3View section-thickness tags when `slice_thickness_nm` is given."""
     if image.ndim != 2 or image.dtype not in IMAGE_TYPES:
         raise ValueError(f"need a 2-D uint8 or uint16 image, got {image.ndim}-D {image.dtype}")
     data_type, element = IMAGE_TYPES[image.dtype]
     thumbnail = np.zeros((8, 8), dtype="<u4")
+    tags = _sbfsem_tags(slice_thickness_nm) if slice_thickness_nm is not None else []
     images = [
         _image(thumbnail, RGBA_THUMBNAIL, 5, 1.0, ""),  # 5: ULONG, one RGBA pixel each
-        _image(image, data_type, element, pixel_size, unit),
+        _image(image, data_type, element, pixel_size, unit, tags),
     ]
-    root = struct.pack(">BBI", 0, 1, 1) + _group("ImageList", images)
+    thumbnails = _group("Thumbnails", [_group("", [_value("ImageIndex", LONG, 0)])])
+    root = struct.pack(">BBI", 0, 1, 2) + _group("ImageList", images) + thumbnails
     tail = b"\x00" * 8
     return struct.pack(">III", 3, len(root) + len(tail) + 4, 1) + root + tail

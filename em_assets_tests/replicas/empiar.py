@@ -24,7 +24,7 @@ PIXEL_ANGSTROM = 75.0  # 7.5 nm, where 8 nm is documented
 SECTION_NM = 45  # where 50 nm is documented
 
 
-def entry_json(pixel_angstrom: float = PIXEL_ANGSTROM, count: int = len(SLICES)) -> dict:
+def entry_json(pixel_angstrom: float | None = PIXEL_ANGSTROM, count: int = len(SLICES)) -> dict:
     return {
         "EMPIAR-11759": {
             "title": "Developing retina in zebrafish 55 hpf larval eye",
@@ -100,18 +100,28 @@ def autoindex(entries: list[str]) -> str:
 """
 
 
-def slices(pixel_nm: float = PIXEL_ANGSTROM / 10) -> dict[str, bytes]:
+def slices(
+    pixel_um: float = PIXEL_ANGSTROM / 10_000, thickness_nm: float = SECTION_NM
+) -> dict[str, bytes]:
+    """The slices, calibrated in µm and stating their section thickness as the real ones
+    do (the real ones: 0.007998250424861908 µm, 50 nm)."""
     rng = np.random.default_rng(11759)
     return {
-        name: dm3_bytes(rng.integers(0, 256, SLICE_SHAPE, dtype=np.uint8), pixel_nm)
+        name: dm3_bytes(
+            rng.integers(0, 256, SLICE_SHAPE, dtype=np.uint8), pixel_um, "µm", thickness_nm
+        )
         for name in SLICES
     }
 
 
-def serve_empiar(server: ReplicaHTTPServer) -> dict[str, bytes]:
-    files = slices()
+def serve_slices(server: ReplicaHTTPServer, files: dict[str, bytes]) -> None:
     for name, body in files.items():
         server.put(DATA_DIRECTORY + name, body)
+
+
+def serve_empiar(server: ReplicaHTTPServer) -> dict[str, bytes]:
+    files = slices()
+    serve_slices(server, files)
     server.put(DATA_DIRECTORY + "F57-8_test1.xml", b"<?xml version='1.0'?><trakem2/>", "text/xml")
     listing = autoindex([*SLICES, "F57-8_test1.xml", "trakem2/"])
     server.put(DATA_DIRECTORY, listing.encode(), "text/html;charset=ISO-8859-1")

@@ -28,7 +28,12 @@ OFFSET = (64, 32, 16)
 MIPS = 3
 SPARSE_CHUNK = (32, 32, 32)
 """Small enough that even mip 2 (64 x 56 x 48) has whole chunks of padding to leave out."""
-SPARSE_TISSUE_X = 0.5
+SPARSE_TISSUE_X = (0, SIZE[0] // 2)
+EDGE = (90, SIZE[0])
+"""Tissue from x = 90 (relative to the offset; off the 8-voxel JPEG block grid, so the
+padding beside it ripples): a 128-voxel crop at x 0-128 is 70 % padding."""
+SPARSE = (SIZE[0] - 50, SIZE[0])
+"""Tissue only in the last 50 voxels of x: every 128-voxel crop is mostly padding."""
 
 
 @dataclass(frozen=True)
@@ -45,14 +50,16 @@ class PrecomputedReplica:
         return f"precomputed://{server.base_url}/{relative}"
 
 
-def tissue_volume(seed: int = 3, tissue_x: float = 0.6) -> np.ndarray:
-    """Smooth grey-level texture over x < `tissue_x` of the width; zeros (padding) elsewhere."""
+def tissue_volume(seed: int = 3, tissue_x: tuple[int, int] = (0, int(SIZE[0] * 0.6))) -> np.ndarray:
+    """Smooth grey-level texture over `tissue_x` (x from, to; by default the first 60 % of
+    the width); zeros (padding) elsewhere, which JPEG turns into a low ripple."""
     rng = np.random.default_rng(seed)
     x, y, z = np.meshgrid(*(np.arange(n) for n in SIZE), indexing="ij")
     texture = 128 + 50 * np.sin(x / 7.0) * np.cos(y / 5.0) + 30 * np.sin(z / 9.0 + x / 11.0)
     texture += rng.normal(0, 4, size=SIZE)
-    volume = np.clip(texture, 1, 255).astype(np.uint8)
-    volume[int(SIZE[0] * tissue_x) :, :, :] = 0
+    volume = np.zeros(SIZE, dtype=np.uint8)
+    start, stop = tissue_x
+    volume[start:stop] = np.clip(texture[start:stop], 1, 255).astype(np.uint8)
     return volume
 
 
@@ -69,8 +76,9 @@ def write_layer(
     data: np.ndarray,
     chunk: tuple[int, int, int] = CHUNK,
     sparse: bool = False,
+    mips: int = MIPS,
 ) -> PrecomputedReplica:
-    """Write a 3-mip JPEG layer; mip 0 sharded (as the real one is) when `sharded`.
+    """Write a JPEG layer of `mips` levels; mip 0 sharded (as the real one is) when `sharded`.
 
     `sparse`: all-zero chunks are left out, and every mip is sharded when `sharded`."""
     info = CloudVolume.create_new_info(
@@ -85,10 +93,10 @@ def write_layer(
     )
     url = f"file://{directory}"
     volume = CloudVolume(url, info=info, compress=False, progress=False)
-    for mip in range(1, MIPS):
+    for mip in range(1, mips):
         volume.add_scale([2**mip] * 3, chunk_size=list(chunk), encoding="jpeg")
     if sharded:
-        for mip in range(MIPS) if sparse else [0]:
+        for mip in range(mips) if sparse else [0]:
             # Small shards, so a crop spans several shard files read with byte ranges.
             volume.image.to_sharded(
                 uncompressed_shard_bytesize=2 * 128**3 // 8**mip,
@@ -99,7 +107,7 @@ def write_layer(
     volume.commit_info()
 
     level = data
-    for mip in range(MIPS):
+    for mip in range(mips):
         writer = CloudVolume(
             url, mip=mip, compress=False, progress=False, delete_black_uploads=sparse
         )
