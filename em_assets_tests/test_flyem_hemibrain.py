@@ -323,7 +323,7 @@ def test_forbidden_chunk_in_a_sparse_layer_still_fails(sparse_replica, storage_r
             Fault("status", status=403, times=-1),
             f"/unsharded/{LAYER_PATH}/8_8_8/{chunk.name}",
         )
-    result = run(raise_on_error=False, crop_size=SPARSE_CROPS[0])
+    result = run(raise_on_error=False, crop_size=SPARSE_CROPS[0], labels=[])
     error = step_error(result)
     assert "PERMISSION_DENIED" in error and "refusing to fill it with zeros" in error
     assert not (storage_root / "flyem_hemibrain.json").exists()
@@ -337,6 +337,6 @@ def test_undecodable_chunk_fails_without_zeros(sparse_replica, storage_root, mon
             Fault("body", body=b"not a JPEG", content_type="application/octet-stream", times=-1),
             f"/unsharded/{LAYER_PATH}/8_8_8/{chunk.name}",
         )
-    result = run(raise_on_error=False, crop_size=SPARSE_CROPS[0])
+    result = run(raise_on_error=False, crop_size=SPARSE_CROPS[0], labels=[])
     assert "refusing to fill it with zeros" in step_error(result)
     assert not (storage_root / "flyem_hemibrain.json").exists()
