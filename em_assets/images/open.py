@@ -48,12 +48,15 @@ def _build_hint(dataset: str) -> str:
 
 
 def open_image(
-    dataset: str, root: str | os.PathLike[str] | None = None, name: str | None = None
+    dataset: str, root: str | os.PathLike[str] | UPath | None = None, name: str | None = None
 ) -> Image:
     """The image `name` (default: the dataset's first) of `dataset` under `root` (default:
     `EM_ASSETS_ROOT`, else ./em_data): a local path, s3://, gs:// or any fsspec URL."""
     setting = "root" if root is not None else ASSETS_ROOT.name
-    text = os.fspath(root) if root is not None else os.environ.get(ASSETS_ROOT.name)
+    if isinstance(root, UPath):
+        text: str | None = str(root)
+    else:
+        text = os.fspath(root) if root is not None else os.environ.get(ASSETS_ROOT.name)
     base = parse_root(text or ASSETS_ROOT.default, setting)
     entry = _image_entry(base, dataset, name)
     path = base.joinpath(*PurePath(entry.path).parts)
