@@ -23,11 +23,14 @@ from em_assets.datasets.flyem_hemibrain import flyem_hemibrain
 from em_assets.datasets.idr_0086 import idr_0086
 from em_assets.datasets.openorganelle_jrc import openorganelle_jrc
 from em_assets.images.open import ImageNotMaterializedError, open_image
-from em_assets.manifest.model import Manifest
+from em_assets.manifest.model import ImageEntry, Manifest
+from em_assets.report.findings import build_report
+from em_assets.report.render import comparison_table, markdown
 from em_assets.resources import default_resources
 from em_assets_tests.replicas.ebi import IDR_XY, IDR_XZ
 from em_assets_tests.replicas.empiar import SLICE_SHAPE, SLICES
 from em_assets_tests.replicas.epfl import EPFL_DIRECTORY
+from em_assets_tests.test_report_findings import manifest
 
 SMALL_CROP = {"config": {"crop_size": 64}}
 
@@ -266,3 +269,22 @@ def test_openorganelle_crop_is_boxed_in_its_zarr_source_over_https(
         [t / v for t, v in zip(level_translation, manifest.voxel_size_nm, strict=True)]
     )
     assert any(shift)
+
+
+def test_report_lists_each_datasets_images_and_crop_link():
+    training = ImageEntry(
+        name="training", path="epfl/training.ome.zarr", shape_zyx=[165, 768, 1024],
+        voxel_size_nm=[5, 5, 5], labels=["groundtruth"],
+    )  # fmt: skip
+    epfl = manifest("epfl", [5, 5, 5]).model_copy(update={"images": [training]})
+    crop = manifest("crop", [8, 8, 8]).model_copy(
+        update={"neuroglancer_url": "https://neuroglancer-demo.appspot.com/#!%7B%7D"}
+    )
+    report = build_report({"epfl": epfl, "crop": crop})
+    document = markdown(report, comparison_table(report))
+    assert (
+        "- epfl / `training`: `epfl/training.ome.zarr`, 165 × 768 × 1024 (z × y × x), "
+        "labels: groundtruth"
+    ) in document
+    assert "[the crop in Neuroglancer](https://neuroglancer-demo.appspot.com/#!%7B%7D)" in document
+    assert report.datasets["epfl"].images == epfl.images
