@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import PurePath
+from typing import Any
 
 import zarr
 from upath import UPath
@@ -61,19 +62,27 @@ def open_image(
     entry = _image_entry(base, dataset, name)
     path = base.joinpath(*PurePath(entry.path).parts)
     group = open_group(path)
-    multiscale = group.attrs["multiscales"][0]
+    attrs: dict[str, Any] = group.attrs.asdict()
+    multiscale = attrs["multiscales"][0]
     transforms = {t["type"]: t for t in multiscale["datasets"][0]["coordinateTransformations"]}
     scale = transforms["scale"]["scale"]
     translation = transforms.get("translation", {}).get("translation", [0.0, 0.0, 0.0])
     return Image(
         name=entry.name,
         path=path,
-        data=group[ARRAY_NAME],  # type: ignore[arg-type]
+        data=_array(group, ARRAY_NAME),
         voxel_size_nm=_xyz(scale),
         translation_nm=_xyz(translation),
-        labels={label: group["labels"][label][ARRAY_NAME] for label in entry.labels},  # type: ignore[index]
-        levels=[group[d["path"]] for d in multiscale["datasets"]],  # type: ignore[misc]
+        labels={label: _array(group, f"labels/{label}/{ARRAY_NAME}") for label in entry.labels},
+        levels=[_array(group, dataset["path"]) for dataset in multiscale["datasets"]],
     )
+
+
+def _array(group: zarr.Group, path: str) -> zarr.Array:
+    found = group[path]
+    if not isinstance(found, zarr.Array):
+        raise TypeError(f"{group.store_path}/{path} is a group where an array belongs")
+    return found
 
 
 def _xyz(zyx: list[float]) -> Nanometres:
