@@ -20,6 +20,7 @@ from upath import UPath
 from em_assets.crops.ome_zarr import open_group
 from em_assets.images.convert import (
     RECORD_KEY,
+    SLAB_BYTES,
     ImageSource,
     LabelShapeError,
     LabelSource,
@@ -177,10 +178,11 @@ def test_levels_stop_at_512_and_spare_the_coarse_axis():
 
 
 def test_chunk_layers_stay_within_the_slab_budget():
-    assert chunks_for((165, 768, 1024), np.dtype("uint8")) == (64, 128, 128)
-    depth, y, x = chunks_for((1000, 5500, 5496), np.dtype("uint16"))
-    assert depth * 5500 * 5496 * 2 <= 64 * 2**20 or depth == 1
-    assert depth * y * x * 2 >= 2**20
+    assert chunks_for((165, 768, 1024), np.dtype("uint8")) == (32, 128, 128)
+    assert chunks_for((1000, 5500, 5496), np.dtype("uint16")) == (1, 512, 512)
+    assert chunks_for((3, 40, 56), np.dtype("uint8")) == (3, 40, 56)  # one chunk holds it
+    depth, _, _ = chunks_for((1000, 1000, 1000), np.dtype("uint8"))
+    assert depth * 1000 * 1000 <= SLAB_BYTES and depth == 32
 
 
 def test_failed_conversion_leaves_the_old_image_and_no_staging(tmp_path, stack):

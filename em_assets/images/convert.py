@@ -3,7 +3,7 @@
 s0 is written one chunk layer at a time: planes are read in z order into a slab as deep as
 a chunk, and the slab is written as whole chunks (no chunk is ever read back and rewritten).
 The chunk depth is chosen so that a slab stays within `SLAB_BYTES`, which bounds memory for
-any stack size: 64 planes of 1024 × 768, but two planes of a 5500 × 5500 EMPIAR slice.
+any stack size: 32 planes of 1024 × 768, but one plane of a 5500 × 5500 EMPIAR slice.
 Pyramid levels are then computed block by block from the level below (see `pyramid`).
 """
 
@@ -31,13 +31,17 @@ from em_assets.images.pyramid import (
     step_between,
 )
 
-SLAB_BYTES = 64 * 2**20
+SLAB_BYTES = 32 * 2**20
 """At most this many bytes of source planes are held at once (one chunk layer of s0)."""
-MIN_CHUNK_BYTES = 2**20
+MIN_CHUNK_BYTES = 2**19
 """Thin chunk layers get wider chunks, so a huge slice is not cut into thousands of objects."""
 MAX_CHUNK_DEPTH = 64
 BASE_CHUNK_XY = 128
 MAX_CHUNK_XY = 1024
+CONVERTER_VERSION = 1
+"""Bump when the conversion's output changes, so stored images are converted again."""
+
+
 RECORD_KEY = "em_assets"
 """Image attribute naming what it was converted from: written last, so its presence also
 says the image is complete."""
@@ -74,16 +78,14 @@ class ImageSource:
         }
 
 
-CONVERTER_VERSION = 1
-"""Bump when the conversion's output changes, so stored images are converted again."""
-
-
 def chunks_for(shape_zyx: tuple[int, int, int], dtype: np.dtype) -> tuple[int, int, int]:
-    """Chunk shape (z, y, x): as deep as `SLAB_BYTES` of planes allows (at most 64), and
-    wide enough that a chunk holds at least `MIN_CHUNK_BYTES`."""
+    """Chunk shape (z, y, x): as deep as `SLAB_BYTES` of planes allows (a power of two, at
+    most 64, so pyramid levels stay chunk-aligned), and wide enough that a chunk holds at
+    least `MIN_CHUNK_BYTES`."""
     z, y, x = shape_zyx
     plane_bytes = max(1, y * x * dtype.itemsize)
-    depth = max(1, min(MAX_CHUNK_DEPTH, SLAB_BYTES // plane_bytes, z))
+    fits = max(1, min(MAX_CHUNK_DEPTH, SLAB_BYTES // plane_bytes))
+    depth = min(1 << (fits.bit_length() - 1), z)
     side = BASE_CHUNK_XY
     while side < MAX_CHUNK_XY and depth * side * side * dtype.itemsize < MIN_CHUNK_BYTES:
         side *= 2
