@@ -43,8 +43,15 @@ def build_images(
                 lambda staging, source=source: write_image(staging, source, voxel, title),
             )
             log.info(
-                f"{where}: converted {' + '.join(sorted(source.sources))} to OME-Zarr in "
+                f"{where}: converted {_files(sorted(source.sources))} to OME-Zarr in "
                 f"{time.monotonic() - started:.1f} s"
             )
         entries.append(describe_image(root, path, source.name))
     return entries
+
+
+def _files(paths: list[str]) -> str:
+    """A few paths in full; a thousand slices as a count and their range."""
+    if len(paths) <= 3:
+        return " + ".join(paths)
+    return f"{len(paths)} files ({paths[0]} … {paths[-1]})"
