@@ -141,14 +141,22 @@ def _write_planes(array: zarr.Array, planes: Planes) -> None:
         slab[filled] = plane
         filled += 1
         if filled == depth:
-            array[start : start + filled] = slab
+            _write_slab(array, start, slab)
             start, filled = start + filled, 0
     if filled:
-        array[start : start + filled] = slab[:filled]
+        _write_slab(array, start, slab[:filled])
     if start + filled != planes.shape_zyx[0]:
         raise EOFError(
             f"{planes.paths[0]}: {start + filled} planes read, {planes.shape_zyx[0]} expected"
         )
+
+
+def _write_slab(array: zarr.Array, start: int, slab: np.ndarray) -> None:
+    """Whole chunks, one row of chunks at a time: zarr copies and compresses everything a
+    write covers at once, so a row bounds that to a fraction of the slab."""
+    rows = array.chunks[1]
+    for y in range(0, slab.shape[1], rows):
+        array[start : start + len(slab), y : y + rows] = slab[:, y : y + rows]
 
 
 def _write_pyramid(
