@@ -166,6 +166,19 @@ def test_images_on_s3_are_named_by_content_and_the_superseded_one_removed(
     )
 
 
+def test_images_on_gcs_open_with_open_image(epfl_replica, gcs_replica, monkeypatch):
+    import gcsfs
+
+    _, served = epfl_replica
+    gcsfs.GCSFileSystem().mkdir("em-images")
+    monkeypatch.setenv("EM_ASSETS_ROOT", "gs://em-images/corpus")
+    run(epfl_hippocampus)
+    image = open_image("epfl_hippocampus")
+    assert str(image.path).startswith("gs://em-images/corpus/epfl_hippocampus/training-")
+    assert np.array_equal(image.data[:], stack(served["training.tif"]))
+    assert np.array_equal(image.labels["groundtruth"][:], stack(served["training_groundtruth.tif"]))
+
+
 def test_open_image_names_what_is_missing_and_how_to_build_it(storage_root, epfl_replica):
     with pytest.raises(ImageNotMaterializedError) as caught:
         open_image("idr_0086")
