@@ -18,6 +18,7 @@ from em_assets.crops.dataset import PartitionMismatchError, assemble, copy_parti
 from em_assets.crops.resource import CropCopy
 from em_assets.datasets import flyem_hemibrain as hemibrain_dataset
 from em_assets.datasets.flyem_hemibrain import HemibrainConfig, flyem_hemibrain
+from em_assets.images.open import open_image
 from em_assets.manifest.model import Manifest
 from em_assets.manifest.verify import file_problems
 from em_assets.report.findings import Report
@@ -55,6 +56,11 @@ def assert_everything_reads_back(root: UPath) -> None:
         manifest = Manifest.model_validate_json((root / f"{name}.json").read_text())
         assert manifest.file_count >= 1
         assert file_problems(root, manifest) == [], name
+        assert manifest.images, name
+        for image in manifest.images:  # every dataset is readable as OME-Zarr from this root
+            opened = open_image(name, root=root, name=image.name)
+            assert list(opened.data.shape) == image.shape_zyx, (name, image.name)
+            assert np.asarray(opened.levels[-1][:]).shape == tuple(opened.levels[-1].shape)
     report = Report.model_validate_json((root / "consolidated_report.json").read_text())
     assert report.summary.datasets == sorted(DATASETS)
     for suffix in (".md", ".csv", "_voxel_sizes.png"):

@@ -30,10 +30,12 @@ from em_assets.crops import pipeline
 from em_assets.crops.copy import CopyProgress, copy_blocks, result_of
 from em_assets.crops.geometry import Box, Vec, blocks
 from em_assets.crops.labels import LabelSource, copy_labels, labels_current, with_labels
+from em_assets.crops.neuroglancer import crop_state, link
 from em_assets.crops.ome_zarr import ensure_image
 from em_assets.crops.placement import MAX_BACKGROUND, Placement, Rejection
 from em_assets.crops.resource import CropCopy
 from em_assets.crops.volume import VolumeLevel
+from em_assets.images.describe import describe_image
 from em_assets.manifest.checks import agrees_with_documentation, stored_data_intact
 from em_assets.manifest.materialization import materialization, settle
 from em_assets.manifest.metadata import format_voxel_size
@@ -68,6 +70,8 @@ class CropSource:
     """Label layers to store with the crop, aligned to it (NGFF labels)."""
     placement: Placement | None = None
     """A crop fixed by the request (e.g. around a ground-truth crop) instead of a seeded one."""
+    viewer_source: str | None = None
+    """The source volume as a Neuroglancer layer source (`precomputed://…`, `zarr://…`)."""
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,7 @@ def materialize_crop(
         previous, source.version, source.level, source.size, source.seed, root, log, deep
     )
     if kept is not None and labels_current(kept, source.labels):
+        kept = with_views(kept, dataset, source, root)
         shown = earlier_thumbnail(kept.content_version()) or pipeline.thumbnail(kept, root)
         return materialization(*settle(kept, previous), payload_bytes=0, thumbnail=shown)
     directory = storage.dataset_dir(dataset.name)
@@ -177,7 +182,7 @@ def describe(
             *(labels or ([], [])),
         ),
     )
-    manifest, unchanged = settle(manifest, previous)
+    manifest, unchanged = settle(with_views(manifest, dataset, source, root), previous)
     return materialization(
         manifest,
         unchanged,
@@ -191,6 +196,29 @@ def describe(
             **source.metadata,
         },
     )
+
+
+def with_views(
+    manifest: Manifest, dataset: CropDataset, source: CropSource, root: UPath
+) -> Manifest:
+    """The crop's store listed as the dataset's image (labels included, as the store lists
+    them), and a Neuroglancer link boxing the crop in its whole source volume."""
+    crop, array_path = manifest.crop, manifest.array_path
+    assert crop is not None and array_path is not None, "a crop manifest records its crop"
+    url = None
+    if source.viewer_source:
+        state = crop_state(
+            source.viewer_source,
+            dataset.name,
+            source.level.voxel_size_nm,
+            source.level.translation_nm,
+            tuple(crop.offset_voxels),  # type: ignore[arg-type]
+            tuple(crop.size_voxels),  # type: ignore[arg-type]
+        )
+        url = link(state)
+    store = root.joinpath(*array_path.split("/"))
+    image = describe_image(root, store, "crop")
+    return manifest.model_copy(update={"images": [image], "neuroglancer_url": url})
 
 
 def copy_partition(

@@ -43,20 +43,41 @@ def _location(path: UPath) -> tuple[str, dict[str, Any] | None]:
     return str(path), dict(path.storage_options) or None
 
 
-def multiscales(spec: ImageSpec) -> list[dict[str, Any]]:
+Factors = tuple[int, int, int]
+"""Cumulative downsampling factors of a pyramid level relative to s0, x, y, z."""
+
+
+def level_name(index: int) -> str:
+    return f"s{index}"
+
+
+def level_transforms(spec: ImageSpec, factors: Factors) -> list[dict[str, Any]]:
+    """NGFF scale and translation (z, y, x) of a level downsampled by `factors` from s0.
+
+    A voxel of a level averaged from f voxels is centred on their middle, (f - 1) / 2 s0
+    voxels after the first one: that is where its translation puts it.
+    """
+    scale = [spec.voxel_size_nm[i] * factors[i] for i in range(3)]
+    translation = [
+        spec.translation_nm[i] + (factors[i] - 1) / 2 * spec.voxel_size_nm[i] for i in range(3)
+    ]
+    return [
+        {"type": "scale", "scale": scale[::-1]},
+        {"type": "translation", "translation": translation[::-1]},
+    ]
+
+
+def multiscales(spec: ImageSpec, factors: list[Factors] | None = None) -> list[dict[str, Any]]:
+    """The NGFF 0.4 `multiscales` attribute: one dataset `s{i}` per entry of `factors`
+    (s0 alone by default)."""
     return [
         {
             "version": "0.4",
             "name": spec.name,
             "axes": [{"name": axis, "type": "space", "unit": "nanometer"} for axis in "zyx"],
             "datasets": [
-                {
-                    "path": ARRAY_NAME,
-                    "coordinateTransformations": [
-                        {"type": "scale", "scale": list(spec.voxel_size_nm[::-1])},
-                        {"type": "translation", "translation": list(spec.translation_nm[::-1])},
-                    ],
-                }
+                {"path": level_name(index), "coordinateTransformations": level_transforms(spec, f)}
+                for index, f in enumerate(factors or [(1, 1, 1)])
             ],
         }
     ]
@@ -114,11 +135,21 @@ def create_label(
     return _create_array(group, spec)
 
 
-def _create_array(group: zarr.Group, spec: ImageSpec) -> zarr.Array:
+def _create_array(
+    group: zarr.Group,
+    spec: ImageSpec,
+    name: str = ARRAY_NAME,
+    shape_zyx: tuple[int, int, int] | None = None,
+) -> zarr.Array:
+    """s0 as the spec says; a smaller pyramid level with the same chunks, clipped to it."""
+    shape, chunks = spec.shape_zyx, spec.chunks_zyx
+    if shape_zyx is not None:
+        shape = shape_zyx
+        chunks = tuple(max(1, min(c, n)) for c, n in zip(chunks, shape, strict=True))  # type: ignore[assignment]
     return group.create_array(
-        ARRAY_NAME,
-        shape=spec.shape_zyx,
-        chunks=spec.chunks_zyx,
+        name,
+        shape=shape,
+        chunks=chunks,
         dtype=spec.dtype,
         compressors=COMPRESSOR,
         fill_value=0,
@@ -126,9 +157,30 @@ def _create_array(group: zarr.Group, spec: ImageSpec) -> zarr.Array:
     )
 
 
-def open_image(path: UPath, mode: str = "r") -> tuple[zarr.Group, zarr.Array]:
+def add_levels(
+    group: zarr.Group,
+    spec: ImageSpec,
+    shapes_zyx: list[tuple[int, int, int]],
+    factors: list[Factors],
+) -> list[zarr.Array]:
+    """Empty arrays s1, s2, ... of the given shapes beside s0 (same dtype, chunking and
+    compressor), and `multiscales` listing every level."""
+    arrays = [
+        _create_array(group, spec, level_name(index), shape)
+        for index, shape in enumerate(shapes_zyx, start=1)
+    ]
+    group.attrs["multiscales"] = multiscales(spec, [(1, 1, 1), *factors])
+    return arrays
+
+
+def open_group(path: UPath, mode: str = "r") -> zarr.Group:
+    """The zarr v2 group at `path` (an image, its `labels`, or a label image)."""
     store, options = _location(path)
-    group = zarr.open_group(store, mode=mode, zarr_format=2, storage_options=options)
+    return zarr.open_group(store, mode=mode, zarr_format=2, storage_options=options)
+
+
+def open_image(path: UPath, mode: str = "r") -> tuple[zarr.Group, zarr.Array]:
+    group = open_group(path, mode)
     return group, group[ARRAY_NAME]  # type: ignore[return-value]
 
 

@@ -36,6 +36,8 @@ from em_assets.formats.dm3 import (
     read_dm3_header,
     read_dm3_image,
 )
+from em_assets.images.build import build_images
+from em_assets.images.file_datasets import slice_stack
 from em_assets.manifest.checks import agrees_with_documentation, readable_by, stored_data_intact
 from em_assets.manifest.materialization import materialization, settle
 from em_assets.manifest.metadata import static_metadata
@@ -249,7 +251,7 @@ def _calibration_problems(headers: dict[str, Dm3Header], api_xy_nm: list[float])
     name=ASSET_NAME,
     group_name=ASSET_GROUP,
     kinds={"https", "dm3"},
-    code_version="1",
+    code_version="2",
     freshness_policy=DATASET_FRESHNESS,
     pool=EBI_POOL,
     description=(
@@ -329,6 +331,10 @@ def _materialize_empiar_11759(
         z_source = f"{imageset_ref}.details ({phrase!r})"
     voxel_source = f"x, y: {imageset_ref}.pixel_width/pixel_height (Å → nm); z: {z_source}"
     first = headers[found.files[0].destination.name]
+    images = build_images(
+        storage, ASSET_NAME, slice_stack(storage.base(), entries), [*api_xy, z_nm], FACTS.title,
+        context.log,
+    )  # fmt: skip
     manifest = build_manifest(
         dataset=ASSET_NAME,
         title=str(entry.get("title") or FACTS.title),
@@ -348,6 +354,7 @@ def _materialize_empiar_11759(
         retrieved_at=datetime.now(UTC),
         run_config=config.recorded(),
         source_version=found.version,
+        images=images,
         provenance={
             "voxel_size_nm": voxel_source,
             "title": f"{entry_url} title",

@@ -18,6 +18,8 @@ from em_assets.datasets import downloads
 from em_assets.datasets.downloads import RemoteFile
 from em_assets.formats.errors import CorruptFileError
 from em_assets.formats.tiff import central_page, read_tiff_header, tiff_shape_and_dtype
+from em_assets.images.build import build_images
+from em_assets.images.file_datasets import labelled_stacks
 from em_assets.manifest.checks import stored_data_intact
 from em_assets.manifest.materialization import materialization, settle
 from em_assets.manifest.metadata import static_metadata
@@ -88,7 +90,7 @@ class EpflConfig(VerifiedConfig):
     name=ASSET_NAME,
     group_name=ASSET_GROUP,
     kinds={"https", "tiff"},
-    code_version="1",
+    code_version="2",
     freshness_policy=DATASET_FRESHNESS,
     pool=EPFL_POOL,
     description=(
@@ -126,6 +128,8 @@ def _materialize_epfl_hippocampus(
     finally:
         client.close()
     entries = fetched.entries
+    stacks, voxel = labelled_stacks(storage.base(), entries), FACTS.documented_voxel_size_nm
+    images = build_images(storage, ASSET_NAME, stacks, voxel, FACTS.title, context.log)
     manifest = build_manifest(
         dataset=ASSET_NAME,
         title=FACTS.title,
@@ -144,6 +148,7 @@ def _materialize_epfl_hippocampus(
         retrieved_at=datetime.now(UTC),
         run_config=config.recorded(),
         source_version=downloads.source_version(remotes),
+        images=images,
         provenance={
             "voxel_size_nm": FACTS.documented_voxel_size_source,
             "technique": f"dataset web page {DATASET_PAGE} (Zeiss NVision40 FIB-SEM)",

@@ -13,6 +13,7 @@ from em_assets.crops.alignment import label_checks
 from em_assets.crops.dataset import CropDataset, CropSource, crop_checks, materialize_crop
 from em_assets.crops.label_sources import open_precomputed_label
 from em_assets.crops.labels import check_alignable
+from em_assets.crops.neuroglancer import layer_source
 from em_assets.crops.precomputed import open_precomputed
 from em_assets.crops.resource import CropCopy
 from em_assets.manifest.metadata import static_metadata
@@ -137,6 +138,7 @@ def open_source(hemibrain: HemibrainVolume, config: HemibrainConfig) -> CropSour
         },
         metadata={"sharded": MetadataValue.bool(level.sharded)},
         labels=labels,
+        viewer_source=layer_source("precomputed", cloudpath),
     )
 
 

@@ -32,6 +32,8 @@ from em_assets.formats.tiff import (
     read_tiff_header,
     tiff_shape_and_dtype,
 )
+from em_assets.images.build import build_images
+from em_assets.images.file_datasets import tiff_stack
 from em_assets.manifest.checks import agrees_with_documentation, readable_by, stored_data_intact
 from em_assets.manifest.materialization import materialization, settle
 from em_assets.manifest.metadata import static_metadata
@@ -160,7 +162,7 @@ def calibration_agreement(
     name=ASSET_NAME,
     group_name=ASSET_GROUP,
     kinds={"https", "tiff"},
-    code_version="1",
+    code_version="2",
     freshness_policy=DATASET_FRESHNESS,
     pool=EBI_POOL,
     description=(
@@ -222,7 +224,9 @@ def _materialize_idr_0086(
     finally:
         client.close()
     entries = fetched.entries
-
+    images = build_images(
+        storage, ASSET_NAME, tiff_stack(storage.base(), entries[0]), voxel, FACTS.title, context.log
+    )
     image_url_source = f"IDR imgData pixel_size (µm → nm), {image_url}"
     manifest = build_manifest(
         dataset=ASSET_NAME,
@@ -242,6 +246,7 @@ def _materialize_idr_0086(
         doi=FACTS.doi,
         retrieved_at=datetime.now(UTC),
         source_version=downloads.source_version(remotes, image_data),
+        images=images,
         provenance={
             "voxel_size_nm": image_url_source,
             "shape": "TIFF headers of the downloaded files",

@@ -14,6 +14,7 @@ from em_assets.crops.alignment import label_checks
 from em_assets.crops.dataset import CropDataset, CropSource, crop_checks, materialize_crop
 from em_assets.crops.groundtruth import GROUNDTRUTH, open_groundtruth, placement_around
 from em_assets.crops.labels import check_alignable
+from em_assets.crops.neuroglancer import layer_source
 from em_assets.crops.resource import CropCopy
 from em_assets.crops.zarr_source import ZarrLevel, open_multiscale
 from em_assets.manifest.metadata import static_metadata
@@ -140,6 +141,7 @@ def open_source(openorganelle: OpenOrganelleStore, config: OpenOrganelleConfig) 
         metadata={"source_chunks": MetadataValue.text(" × ".join(map(str, level.chunk)))},
         labels=labels,
         placement=placement,
+        viewer_source=layer_source("zarr", group_url),
     )
 
 

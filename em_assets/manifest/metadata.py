@@ -89,4 +89,8 @@ def manifest_metadata(manifest: Manifest) -> dict[str, MetadataValue]:
         metadata["crop"] = MetadataValue.json(manifest.crop.model_dump(mode="json"))
     if manifest.array_path is not None:
         metadata["array_path"] = MetadataValue.path(manifest.array_path)
+    if manifest.images:
+        metadata["images"] = MetadataValue.json([i.model_dump() for i in manifest.images])
+    if manifest.neuroglancer_url:
+        metadata["neuroglancer_url"] = MetadataValue.url(manifest.neuroglancer_url)
     return metadata

@@ -125,6 +125,17 @@ class LabelInfo(BaseModel):
     unknown_fraction: float | None = Field(default=None, ge=0, le=1)
 
 
+class ImageEntry(BaseModel):
+    """One OME-Zarr image (NGFF 0.4 multiscales, zarr v2) of the dataset, for loaders and
+    viewers: `path` is relative to the storage root, its labels are under `{path}/labels/`."""
+
+    name: str
+    path: str
+    shape_zyx: list[int] = Field(min_length=3, max_length=3)
+    voxel_size_nm: list[float] = Field(min_length=3, max_length=3, description="x, y, z")
+    labels: list[str] = Field(default_factory=list)
+
+
 class Manifest(BaseModel):
     dataset: str
     title: str
@@ -159,6 +170,12 @@ class Manifest(BaseModel):
     )
     labels: list[LabelInfo] = Field(
         default_factory=list, description="label images stored with the crop, aligned to it"
+    )
+    images: list[ImageEntry] = Field(
+        default_factory=list, description="the dataset as OME-Zarr images (see em_assets.images)"
+    )
+    neuroglancer_url: str | None = Field(
+        default=None, description="a crop: its source volume in Neuroglancer, the crop boxed"
     )
 
     def content_version(self) -> str:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel, Field
 
-from em_assets.manifest.model import Manifest, version_digest
+from em_assets.manifest.model import ImageEntry, Manifest, version_digest
 from em_assets.report.techniques import technique_group
 
 VOXEL_TIE_TOLERANCE = 1e-6
@@ -26,6 +26,8 @@ class DatasetRow(BaseModel):
     anisotropy: float = Field(description="z over the mean of x and y")
     labels: str = Field(default="", description="label images stored with the data, if any")
     sources: dict[str, str] = Field(description="field -> where its value came from")
+    images: list[ImageEntry] = Field(default_factory=list, description="its OME-Zarr images")
+    neuroglancer_url: str | None = None
 
 
 class Extreme(BaseModel):
@@ -109,6 +111,8 @@ def dataset_row(manifest: Manifest) -> DatasetRow:
             "file_count": "manifest files (stored copies)",
             "total_bytes": "manifest files (stored copies)",
         },
+        images=manifest.images,
+        neuroglancer_url=manifest.neuroglancer_url,
     )
 
 

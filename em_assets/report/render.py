@@ -119,6 +119,7 @@ def markdown(report: Report, table: pd.DataFrame) -> str:
         f"- {name}: {row.sources['voxel_size_nm']}" for name, row in report.datasets.items()
     )
     findings_md = "\n".join(f"- {line}" for line in key_findings(report))
+    images = images_markdown(report)
     return f"""# EM datasets: consolidated report
 
 Generated {report.generated_at:%Y-%m-%d %H:%M UTC} from {report.summary.dataset_count} manifests:
@@ -149,7 +150,27 @@ Variants as the sources name them:
 ## Where the voxel sizes come from
 
 {sources}
+
+## Images (OME-Zarr, NGFF 0.4)
+
+Paths are relative to the storage root; `em_assets.open_image(dataset, name=...)` opens any.
+
+{images}
 """
+
+
+def images_markdown(report: Report) -> str:
+    lines = []
+    for name, row in report.datasets.items():
+        if not row.images:
+            lines.append(f"- {name}: none listed (materialized before images existed)")
+        for image in row.images:
+            labels = f", labels: {', '.join(image.labels)}" if image.labels else ""
+            shape = " × ".join(str(n) for n in image.shape_zyx)
+            lines.append(f"- {name} / `{image.name}`: `{image.path}`, {shape} (z × y × x){labels}")
+        if row.neuroglancer_url:
+            lines.append(f"  - [the crop in Neuroglancer]({row.neuroglancer_url})")
+    return "\n".join(lines)
 
 
 def console_table(table: pd.DataFrame) -> str:

@@ -25,6 +25,7 @@ def named_entries(manifest: Manifest) -> set[str]:
     paths = [entry.path for entry in manifest.files]
     if manifest.array_path:
         paths.append(manifest.array_path)
+    paths.extend(image.path for image in manifest.images)
     return {path[len(prefix) :].split("/", 1)[0] for path in paths if path.startswith(prefix)}
 
 
