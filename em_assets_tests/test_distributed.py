@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 
 import psutil
@@ -51,7 +52,21 @@ def services(tmp_path_factory) -> Iterator[tuple[Redis, Postgres]]:
         server_pid = postgres.stop()
         redis.stop()
     assert redis.process is None or redis.process.poll() is not None
-    assert server_pid is None or not psutil.pid_exists(server_pid), "Postgres survived"
+    assert server_pid is None or exited(server_pid), "Postgres survived"
+
+
+def exited(pid: int, within_s: float = 20) -> bool:
+    """The process is gone, or a zombie: pg_ctl daemonizes the server, so its parent is
+    whatever reaps orphans here, which may be slow to (or never) collect it."""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        time.sleep(0.2)
+    return False
 
 
 @pytest.fixture
