@@ -23,6 +23,8 @@ from em_assets_tests.replicas.epfl import EPFL_DIRECTORY
 from em_assets_tests.replicas.http_server import Fault
 
 DEFAULT = ["training.tif", "training_groundtruth.tif"]
+KEPT = sorted([*DEFAULT, "training.ome.zarr"])
+"""What a default run leaves under the dataset's directory: the stacks and their image."""
 
 
 def run(files=None, raise_on_error=False, instance=None):
@@ -75,7 +77,7 @@ def test_links_planted_at_staging_names_are_never_followed(epfl_replica, storage
     (directory / ".training.tif.resume.json").write_text(json.dumps(record))
     assert run().success
     assert (outside / "precious.txt").read_bytes() == b"not yours"
-    assert sorted(p.name for p in directory.iterdir()) == sorted(DEFAULT)
+    assert sorted(p.name for p in directory.iterdir()) == KEPT
 
 
 def test_a_dataset_directory_linked_outside_the_root_is_refused(
@@ -127,7 +129,7 @@ def test_files_dropped_from_the_config_are_removed_after_a_successful_run(
     instance = DagsterInstance.ephemeral()
     result = run(instance=instance)
     assert result.success
-    assert sorted(p.name for p in directory.iterdir()) == sorted(DEFAULT)
+    assert sorted(p.name for p in directory.iterdir()) == KEPT
     removed = logged(instance, result, "not part of the stored manifest")
     assert any("testing.tif" in m for m in removed)
     assert any(".volumedata.tif.0123.part" in m for m in removed)
