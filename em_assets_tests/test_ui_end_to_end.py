@@ -132,7 +132,7 @@ def test_materialize_all_from_the_ui_and_read_everything_back(dagster_dev):
         SCHEDULES_QUERY,
         {"repository": {"repositoryName": "__repository__", "repositoryLocationName": LOCATION}},
     )["schedulesOrError"]["results"]
-    assert [s["name"] for s in schedules] == ["weekly_refresh"]
+    assert sorted(s["name"] for s in schedules) == ["monthly_deep_verify", "weekly_refresh"]
     if os.environ.get("EM_SCREENSHOT_TO") and chromium():
         # How the README's screenshot is made: the materialized graph, against the replicas.
         page = f"{dagster_dev.url}/locations/{LOCATION}/asset-groups/{GROUP}"
