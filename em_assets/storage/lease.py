@@ -197,10 +197,10 @@ class ObjectStoreLease(Lease):
             current = self.record.read()
             if current is None:
                 return False  # released in between: the next poll may win
-            _, stale_version, age_s = current
+            body, stale_version, age_s = current
             if age_s <= self.ttl_s:
                 return False
-            holder = self._current_holder()
+            holder = Holder.from_json(body)
             self.log.warning(
                 f"{self.asset}: the lease of {holder.describe() if holder else 'an unknown run'} "
                 f"was not renewed for {age_s:.0f} s (limit {self.ttl_s:.0f} s); its holder is "

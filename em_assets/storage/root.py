@@ -183,7 +183,7 @@ def read_manifest(path: UPath) -> Manifest:
     try:
         text = path.read_text()
     except FileNotFoundError:
-        raise
+        raise  # absent is not unreadable: the caller decides what absence means
     except (OSError, UnicodeDecodeError) as error:
         raise UnreadableManifestError(f"manifest {path} cannot be read: {error}") from error
     try:

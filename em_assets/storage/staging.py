@@ -22,6 +22,7 @@ import errno
 import json
 import os
 import secrets
+import stat
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any, BinaryIO
@@ -195,8 +196,6 @@ class Staging:
 
 
 def _is_regular(status: os.stat_result) -> bool:
-    import stat
-
     return stat.S_ISREG(status.st_mode)
 
 

@@ -45,8 +45,9 @@ def variables_for(url: str) -> list[str]:
     return [s.name for s in ALL_SETTINGS if s.name != "EM_ASSETS_ROOT" and _host(s.value()) == host]
 
 
-def advice(url: str) -> str:
-    names = variables_for(url)
+def advice(urls: list[str]) -> str:
+    """What to check: the network, a proxy, and the variables that choose these sources."""
+    names = sorted({name for url in urls for name in variables_for(url)})
     mirror = f", or point {' / '.join(names)} at a reachable mirror" if names else ""
     proxy = " (HTTPS_PROXY / HTTP_PROXY are set)" if _proxy_set() else ""
     return f"Check this machine's network connection and proxy{proxy}{mirror}."
@@ -65,7 +66,7 @@ def _where(url: str) -> str:
 
 def unreachable(what: str, url: str, attempts: int, cause: BaseException) -> SourceUnreachableError:
     return SourceUnreachableError(
-        f"{what}: could not connect to {_where(url)} ({root_cause(cause)}). {advice(url)}",
+        f"{what}: could not connect to {_where(url)} ({root_cause(cause)}). {advice([url])}",
         url=url,
         attempts=attempts,
     )
@@ -100,8 +101,6 @@ def reaching(what: str, urls: list[str]) -> Iterator[None]:
     try:
         yield
     except _connection_errors() as error:
-        names = sorted({name for url in urls for name in variables_for(url)})
-        mirror = f", or point {' / '.join(names)} at reachable mirrors" if names else ""
         endpoint = os.environ.get("AWS_ENDPOINT_URL")
         via = (
             f" via the S3 endpoint {endpoint} (AWS_ENDPOINT_URL)"
@@ -109,7 +108,6 @@ def reaching(what: str, urls: list[str]) -> Iterator[None]:
             else ""
         )
         raise SourceUnreachableError(
-            f"{what}: a connection failed{via} ({root_cause(error)}). Check this machine's "
-            f"network connection and proxy{mirror}.",
+            f"{what}: a connection failed{via} ({root_cause(error)}). {advice(urls)}",
             url=", ".join(urls),
         ) from None
