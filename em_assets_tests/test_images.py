@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +23,9 @@ from em_assets.datasets.epfl_hippocampus import epfl_hippocampus
 from em_assets.datasets.flyem_hemibrain import flyem_hemibrain
 from em_assets.datasets.idr_0086 import idr_0086
 from em_assets.datasets.openorganelle_jrc import openorganelle_jrc
+from em_assets.images.check import images_intact
+from em_assets.images.convert import write_image
+from em_assets.images.file_datasets import labelled_stacks
 from em_assets.images.open import ImageNotMaterializedError, open_image
 from em_assets.manifest.model import ImageEntry, Manifest
 from em_assets.report.findings import build_report
@@ -301,3 +305,68 @@ def test_report_lists_each_datasets_images_and_crop_link():
     ) in document
     assert "[the crop in Neuroglancer](https://neuroglancer-demo.appspot.com/#!%7B%7D)" in document
     assert report.datasets["epfl"].images == epfl.images
+
+
+def test_images_intact_finds_what_a_loader_would_trip_on(epfl_replica, storage_root):
+    """Each fault a loader could meet makes the check fail naming the image; rot inside a
+    chunk only under `deep`, which decodes every chunk."""
+    run(epfl_hippocampus)
+    root = UPath(storage_root)
+    manifest = manifest_at(root, "epfl_hippocampus")
+    store = storage_root / "epfl_hippocampus" / "training.ome.zarr"
+
+    def rebuild() -> None:  # with a pyramid (the replica's stack is below the 512 limit)
+        shutil.rmtree(store)
+        (source,) = labelled_stacks(root, manifest.files)
+        write_image(UPath(store), source, (5.0, 5.0, 5.0), "EPFL", limit=16)
+
+    def problems(deep: bool = False, of: Manifest = manifest) -> str:
+        result = images_intact(root, of, deep)
+        assert result.passed is (result.metadata["problems"].value == "none")
+        return str(result.metadata["problems"].value)
+
+    rebuild()
+    assert problems() == problems(deep=True) == "none"
+    voxels = int(np.prod(manifest.images[0].shape_zyx))
+    deep = images_intact(root, manifest, deep=True)
+    assert deep.metadata["voxels_decoded"].value > 2 * voxels  # image + label, every level
+
+    shutil.rmtree(store / "s1")
+    assert "training.ome.zarr/s1: listed in multiscales but missing" in problems()
+
+    def reshape(array: Path, shape: list[int]) -> None:
+        meta = json.loads((array / ".zarray").read_text())
+        (array / ".zarray").write_text(json.dumps({**meta, "shape": shape}))
+
+    rebuild()
+    s1 = json.loads((store / "s1" / ".zarray").read_text())["shape"]
+    reshape(store / "s1", [s1[0], s1[1] * 3, s1[2]])
+    assert "training.ome.zarr/s1: shape" in problems() and "is not a 2× level of" in problems()
+
+    rebuild()
+    reshape(store / "labels" / "groundtruth" / "s0", [1, 2, 3])
+    assert "labels/groundtruth/s0: shape (1, 2, 3), the image is" in problems()
+
+    rebuild()
+    chunk = next(p for p in sorted((store / "s0").rglob("*")) if p.is_file() and p.name[0] != ".")
+    chunk.write_bytes(b"rot" * 100)
+    assert problems() == "none"
+    assert "training.ome.zarr/s0: a chunk does not decode" in problems(deep=True)
+
+    rebuild()
+    shutil.rmtree(store / "labels" / "groundtruth")
+    assert "labels/groundtruth: missing" in problems()
+
+    rebuild()
+    attrs = json.loads((store / ".zattrs").read_text())
+    attrs["multiscales"][0]["datasets"][0]["coordinateTransformations"][0]["scale"] = [5, 5, 6]
+    (store / ".zattrs").write_text(json.dumps(attrs))
+    assert "voxel_size_nm is [6.0, 5.0, 5.0] in the store" in problems()
+
+    rebuild()
+    changed = manifest.model_copy(deep=True)
+    changed.files[0].sha256 = "0" * 64
+    assert f"made from {changed.files[0].path} with sha256" in problems(of=changed)
+
+    shutil.rmtree(store)
+    assert "cannot be opened as an OME-Zarr image" in problems()
