@@ -64,7 +64,7 @@ FULL = Sizes(1024 * MIB, 3 * 1024 * MIB, 1024, (512, 1000), 576, 512, None)
 NO_LABELS = {"flyem_hemibrain": {"labels": []}}
 """The crop cases measure the EM copy; the replica has no label layers."""
 SMOKE = Sizes(4 * MIB, None, 128, (64,), 128, 64, {"flyem_hemibrain": 64, "openorganelle_jrc": 64})
-CASES = ("import", "transfer", "epfl", "crops", "graph")
+CASES = ("import", "transfer", "epfl", "convert", "crops", "graph")
 STEP_DONE = re.compile(r'Finished execution of step "([^"]+)" in ([\d.]+)(ms|s)')
 
 
@@ -250,6 +250,33 @@ def epfl_memory_case(
             verdict(statistics.median(peaks[name]) <= 300),
         )  # fmt: skip
         results.add(label, "wall time (s)", spread(seconds[name]))
+
+
+def conversion_case(
+    results: Results, env: dict[str, str], work: Path, stacks: dict[str, Path], repeats: int
+) -> None:
+    """Issue 15: each stack converted to OME-Zarr (s0 and its pyramid) `repeats` times, the
+    sizes alternating, by `benchmarks.convert_only` alone; flat means the median peak is the
+    same for both sizes and under the target."""
+    peaks: dict[str, list[float]] = {name: [] for name in stacks}
+    seconds: dict[str, list[float]] = {name: [] for name in stacks}
+    for _ in range(repeats):
+        for name, stack in stacks.items():
+            output = work / f"convert-{name}.ome.zarr"
+            command = [sys.executable, "-m", "benchmarks.convert_only", str(stack), str(output)]
+            measured = run_measured(command, env, cwd=str(HERE.parent))
+            if measured.returncode != 0:
+                raise RuntimeError(f"converting {name} failed:\n{measured.output[-4000:]}")
+            peaks[name].append(measured.peak_rss / MB)
+            seconds[name].append(float(measured.output.split("converted in ")[1].split()[0]))
+            shutil.rmtree(output)
+    for name, stack in stacks.items():
+        label = f"OME-Zarr conversion, {stack.stat().st_size / MIB:.0f} MiB TIFF stack"
+        results.add(
+            label, "peak RSS, process (MB)", spread(peaks[name], "{:.0f}"), "≤ 300 MB",
+            verdict(statistics.median(peaks[name]) <= 300),
+        )  # fmt: skip
+        results.add(label, "conversion time (s)", spread(seconds[name]))
 
 
 # ---------------------------------------------------------------- 3. crops
@@ -513,6 +540,10 @@ def main() -> None:
         if "epfl" in wanted:
             measured = {n: epfl[n] for n in ("training.tif", "volumedata.tif") if n in epfl}
             epfl_memory_case(results, env, work, measured, repeats)
+        if "convert" in wanted:
+            directory = tree / EPFL_DIRECTORY.lstrip("/")
+            names = [n for n in ("training.tif", "volumedata.tif") if n in epfl]
+            conversion_case(results, env, work, {n: directory / n for n in names}, repeats)
         if "crops" in wanted:
             for edge in sizes.hemibrain_crops:
                 crop_case(results, "flyem_hemibrain", edge, env, work, NO_LABELS["flyem_hemibrain"])
