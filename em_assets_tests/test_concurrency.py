@@ -172,15 +172,25 @@ def test_a_run_that_cannot_wait_names_the_holder_and_the_fix(held_epfl, storage_
     assert "EM_LEASE_WAIT_S" in out_second
 
 
+def staged_bytes(directory: Path) -> int:
+    """Bytes in the staging files of `directory` (none yet: 0)."""
+    if not directory.exists():
+        return 0
+    return sum(p.stat().st_size for p in directory.glob(".*.part") if p.is_file())
+
+
 def test_killed_run_is_resumed_by_the_next_one(big_epfl, storage_root, tmp_path):
     server, body = big_epfl
+    directory = storage_root / "epfl_hippocampus"
     run = start_materialize(tmp_path / "a", [BIG])
-    wait_for(lambda: server.state.in_flight_bytes > len(body) * 0.4, what="40 % of the body")
+    # What the run wrote, not what the server sent: on a loaded machine the socket buffers
+    # and the engine's queue hold a good part of a small body that never reaches the disk.
+    wait_for(lambda: staged_bytes(directory) > len(body) * 0.4, what="40 % of the body staged")
     os.killpg(run.pid, signal.SIGKILL)
     run.wait(timeout=30)
-    directory = storage_root / "epfl_hippocampus"
     assert not (directory / BIG).exists()  # nothing at the final path
-    assert any(name.endswith(".part") for name in staging_leftovers(directory))
+    kept = staged_bytes(directory)
+    assert kept > len(body) * 0.4
     wait_for(lambda: server.state.in_flight_bytes == 0, what="the killed body to end")
     server.reset_counters()
 
@@ -189,7 +199,7 @@ def test_killed_run_is_resumed_by_the_next_one(big_epfl, storage_root, tmp_path)
     assert rerun.returncode == 0, output[-3000:]
     assert "resuming a partial copy from an earlier run" in output
     served = server.counters()["payload_by_path"][EPFL_DIRECTORY + BIG]
-    assert served <= len(body) * 0.6, f"{served} of {len(body)} bytes served again"
+    assert served <= len(body) - kept, f"{served} of {len(body)} bytes served again ({kept} kept)"
     resumed = server.requests_for(EPFL_DIRECTORY + BIG)[-1]
     assert resumed["Range"].startswith("bytes=") and resumed["Range"] != "bytes=0-"
     assert "If-Range" in resumed
