@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import requests
 import urllib3
 from requests.adapters import HTTPAdapter
+from requests.structures import CaseInsensitiveDict
 
 from em_assets.transfer.content import describe_head
 from em_assets.transfer.errors import (
@@ -95,7 +96,7 @@ class Document:
 
     url: str
     status: int
-    headers: Mapping[str, str]
+    headers: CaseInsensitiveDict[str]
     content: bytes
 
     def text(self) -> str:

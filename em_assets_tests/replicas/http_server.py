@@ -221,7 +221,11 @@ class _Handler(BaseHTTPRequestHandler):
             headers["Content-Range"] = f"bytes */{size}"
             self._respond(416, headers, b"", 0)
             return
-        if wanted and range_allowed and not (fault and fault.kind == "ignore_range"):
+        if (
+            isinstance(wanted, tuple)
+            and range_allowed
+            and not (fault and fault.kind == "ignore_range")
+        ):
             start, end = wanted
             status = 206
             shown_start = start + 1 if fault and fault.kind == "bad_range" else start
