@@ -176,7 +176,7 @@ class ChunkReader:
             + (box.offset[i] - self.grid_origin[i]) // self.chunk[i] * self.chunk[i]
             for i in range(3)
         )
-        grid = Box(start, tuple(box.end[i] - start[i] for i in range(3)))  # type: ignore[arg-type]  # x, y, z
+        grid = Box(start, tuple(box.end[i] - start[i] for i in range(3)))  # type: ignore[arg-type]  # 3 items, typed tuple[int, ...]
         return [_clip(piece, box) for piece in blocks(grid, self.chunk)]
 
     def _failure(self, box: Box, error: Exception) -> SourceReadError:
@@ -189,7 +189,7 @@ class ChunkReader:
 def _clip(piece: Box, box: Box) -> Box:
     low = tuple(max(piece.offset[i], box.offset[i]) for i in range(3))
     high = tuple(min(piece.end[i], box.end[i]) for i in range(3))
-    return Box(low, tuple(high[i] - low[i] for i in range(3)))  # type: ignore[arg-type]  # x, y, z
+    return Box(low, tuple(high[i] - low[i] for i in range(3)))  # type: ignore[arg-type]  # 3 items, typed tuple[int, ...]
 
 
 def _describe(box: Box) -> str:

@@ -106,11 +106,11 @@ def ensure_image(path: UPath, spec: ImageSpec) -> zarr.Array:
         return _create_array(group, spec)
     except ContainsArrayError:
         array = group[ARRAY_NAME]
-    found = (tuple(array.shape), tuple(array.chunks), str(array.dtype))  # type: ignore[union-attr]  # a Group fails the check
+    found = (tuple(array.shape), tuple(array.chunks), str(array.dtype))  # type: ignore[union-attr]  # s0 is written as an array
     wanted = (spec.shape_zyx, spec.chunks_zyx, spec.dtype)
     if found != wanted:
         raise FileExistsError(f"{path} holds an image {found}, not the crop {wanted}")
-    return array  # type: ignore[return-value]  # checked above: shape, chunks, dtype match
+    return array  # type: ignore[return-value]  # s0 is written as an array
 
 
 def create_label(
@@ -148,7 +148,7 @@ def _create_array(
     shape, chunks = spec.shape_zyx, spec.chunks_zyx
     if shape_zyx is not None:
         shape = shape_zyx
-        chunks = tuple(max(1, min(c, n)) for c, n in zip(chunks, shape, strict=True))  # type: ignore[assignment]  # z, y, x
+        chunks = tuple(max(1, min(c, n)) for c, n in zip(chunks, shape, strict=True))  # type: ignore[assignment]  # 3 items, typed tuple[int, ...]
     return group.create_array(
         name,
         shape=shape,
