@@ -55,7 +55,6 @@ def step_between(finer: Factors, coarser: Factors) -> ZYX:
 
 def downsample_level(source: zarr.Array, target: zarr.Array, step_zyx: ZYX, label: bool) -> None:
     """Fill `target` from `source`, one target chunk at a time."""
-    # zarr types shape and chunks as tuple[int, ...]; these arrays are z, y, x.
     for region in _chunk_regions(target.shape, target.chunks):  # type: ignore[arg-type]  # 3-D; zarr says tuple[int, ...]
         inner = tuple(
             slice(r.start * f, min(r.stop * f, n))
