@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numcodecs
 import numpy as np
@@ -106,7 +107,7 @@ def write_zarr_pyramid(url: str, options: dict, edge: int, levels: int = 3) -> N
     """The OpenOrganelle layout (zarr v2, '/' keys, zstd) with `edge`³ voxels at s0."""
     root = zarr.open_group(url, mode="w", zarr_format=2, storage_options=options)
     group = root.require_group("recon-1").require_group("em").require_group("fibsem-uint8")
-    datasets = []
+    datasets: list[dict[str, Any]] = []
     for index in range(levels):
         factor = 2**index
         size = max(64, edge // factor)

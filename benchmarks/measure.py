@@ -63,7 +63,9 @@ def run_measured(command: list[str], env: dict[str, str], cwd: str | None = None
     read: dict[int, int] = {}
     watched = psutil.Process(process.pid)
     output: list[str] = []
-    reader = threading.Thread(target=lambda: output.append(process.stdout.read()), daemon=True)
+    stdout = process.stdout
+    assert stdout is not None  # stdout=PIPE
+    reader = threading.Thread(target=lambda: output.append(stdout.read()), daemon=True)
     reader.start()
     members: list[psutil.Process] = [watched]
     listed = 0.0

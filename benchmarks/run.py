@@ -24,6 +24,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -61,7 +62,7 @@ class Sizes:
 
 
 FULL = Sizes(1024 * MIB, 3 * 1024 * MIB, 1024, (512, 1000), 576, 512, None)
-NO_LABELS = {"flyem_hemibrain": {"labels": []}}
+NO_LABELS: dict[str, dict[str, list[str]]] = {"flyem_hemibrain": {"labels": []}}
 """The crop cases measure the EM copy; the replica has no label layers."""
 SMOKE = Sizes(4 * MIB, None, 128, (64,), 128, 64, {"flyem_hemibrain": 64, "openorganelle_jrc": 64})
 CASES = ("import", "transfer", "epfl", "convert", "crops", "graph")
@@ -225,7 +226,7 @@ def transfer_case(results: Results, url: str, size: int, scratch: Path, repeats:
 
 
 def epfl_memory_case(
-    results: Results, env: dict[str, str], work: Path, files: dict[str, int], repeats: int
+    results: Results, env: dict[str, str], work: Path, files: Mapping[str, int], repeats: int
 ) -> None:
     """Each file size `repeats` times, the sizes alternating; flat means the median peak is
     the same for both sizes and under the target."""
@@ -538,7 +539,9 @@ def main() -> None:
         if "transfer" in wanted:
             transfer_case(results, url, epfl["training.tif"], work, 1 if args.smoke else 5)
         if "epfl" in wanted:
-            measured = {n: epfl[n] for n in ("training.tif", "volumedata.tif") if n in epfl}
+            measured: dict[str, int] = {
+                n: epfl[n] for n in ("training.tif", "volumedata.tif") if n in epfl
+            }
             epfl_memory_case(results, env, work, measured, repeats)
         if "convert" in wanted:
             directory = tree / EPFL_DIRECTORY.lstrip("/")

@@ -6,43 +6,38 @@ their blocks in parallel threads. So runs default to one process, keeping a run'
 at one interpreter plus what its transfers hold. Parallel step processes stay one line of
 run config away (`{"execution": {"config": {"multiprocess": {}}}}`), and a team that
 outgrows one machine swaps in a distributed executor (see README, "Running at scale").
+
+This is Dagster's own `multi_or_in_process_executor`, `configured` with the same choices
+and only the default flipped (Dagster's is multiprocess).
 """
 
+from typing import Any
+
 from dagster import (
-    Executor,
     Field,
-    InitExecutorContext,
     Selector,
-    executor,
     in_process_executor,
-    multiple_process_executor_requirements,
+    multi_or_in_process_executor,
     multiprocess_executor,
 )
 
-_CHOICES = {"in_process": in_process_executor, "multiprocess": multiprocess_executor}
+
+def _as_chosen(config: dict[str, Any]) -> dict[str, Any]:
+    """The choice passes through unchanged: only its default differs from Dagster's."""
+    return config
 
 
-def _requirements(config):
-    return multiple_process_executor_requirements() if "multiprocess" in config else []
-
-
-@executor(
+in_process_or_multiprocess = multi_or_in_process_executor.configured(
+    _as_chosen,
     name="in_process_or_multiprocess",
     config_schema=Field(
-        Selector({name: choice.config_schema.as_field() for name, choice in _CHOICES.items()}),
+        Selector(
+            {
+                "in_process": in_process_executor.config_schema.as_field(),
+                "multiprocess": multiprocess_executor.config_schema.as_field(),
+            }
+        ),
         default_value={"in_process": {}},
         description="in_process (default) or multiprocess, with that executor's own config",
     ),
-    requirements=_requirements,
 )
-def in_process_or_multiprocess(init_context: InitExecutorContext) -> Executor:
-    ((name, config),) = init_context.executor_config.items()
-    chosen = _CHOICES[name]
-    return chosen.executor_creation_fn(  # type: ignore[misc]
-        InitExecutorContext(
-            job=init_context.job,
-            executor_def=chosen,
-            executor_config=config,
-            instance=init_context.instance,
-        )
-    )

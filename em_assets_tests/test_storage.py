@@ -25,6 +25,7 @@ from em_assets.storage.root import StorageRoot, child_path, parse_root
         ("https://example.org/data", "read-only"),
         ("s3://", "names no bucket"),
         ("gs:///prefix", "names no bucket"),
+        ("adl:///prefix", "names no bucket"),  # every object store staging writes directly
         ("s3://key:secret@bucket/prefix", "must not carry credentials"),
     ],
 )

@@ -101,7 +101,7 @@ def label_problems(
     rng = np.random.default_rng(_seed(label, manifest))
     compared = []
     for index in _positions(array, label, rng):
-        stored = array[index[2], index[1], index[0]]
+        stored = int(np.asarray(array[index[2], index[1], index[0]]))
         world = [origin[i] + index[i] * scale[i] for i in range(3)]
         voxel = [
             round((world[i] - source.translation_nm[i]) / source.voxel_size_nm[i]) for i in range(3)
@@ -123,7 +123,7 @@ def label_problems(
         compared.append(found)
         if not on_grid:
             problems.append(f"{label.name}: {world} nm is not on the source's voxel grid")
-        elif int(stored) != expected:
+        elif stored != expected:
             problems.append(f"{label.name}: value differs: {found}")
     return problems, compared
 

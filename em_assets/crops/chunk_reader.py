@@ -176,7 +176,7 @@ class ChunkReader:
             + (box.offset[i] - self.grid_origin[i]) // self.chunk[i] * self.chunk[i]
             for i in range(3)
         )
-        grid = Box(start, tuple(box.end[i] - start[i] for i in range(3)))  # type: ignore[arg-type]
+        grid = Box(start, tuple(box.end[i] - start[i] for i in range(3)))  # type: ignore[arg-type]  # 3 items, typed tuple[int, ...]
         return [_clip(piece, box) for piece in blocks(grid, self.chunk)]
 
     def _failure(self, box: Box, error: Exception) -> SourceReadError:
@@ -189,7 +189,7 @@ class ChunkReader:
 def _clip(piece: Box, box: Box) -> Box:
     low = tuple(max(piece.offset[i], box.offset[i]) for i in range(3))
     high = tuple(min(piece.end[i], box.end[i]) for i in range(3))
-    return Box(low, tuple(high[i] - low[i] for i in range(3)))  # type: ignore[arg-type]
+    return Box(low, tuple(high[i] - low[i] for i in range(3)))  # type: ignore[arg-type]  # 3 items, typed tuple[int, ...]
 
 
 def _describe(box: Box) -> str:
@@ -222,8 +222,8 @@ def open_precomputed_scale(url: str, scale: dict[str, Any]) -> tuple[Any, ShardI
         },
         context=context,
     ).result()
-    bounds = Box(tuple(scale["voxel_offset"]), tuple(scale["size"]))  # type: ignore[arg-type]
-    return store, ShardIndex(kvstore, bounds, tuple(scale["chunk_sizes"][0]))  # type: ignore[arg-type]
+    bounds = Box(tuple(scale["voxel_offset"]), tuple(scale["size"]))
+    return store, ShardIndex(kvstore, bounds, tuple(scale["chunk_sizes"][0]))
 
 
 def open_zarr_array(url: str) -> Any:

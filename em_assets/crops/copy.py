@@ -77,7 +77,7 @@ def chunk_digests(data: np.ndarray, block: Box, chunk: Vec) -> dict[ChunkIndex, 
         sub = data[piece.zyx_slices()]
         origin = (block.offset[i] + piece.offset[i] for i in range(3))
         x, y, z = (o // c for o, c in zip(origin, chunk, strict=True))
-        digests[(z, y, x)] = hashlib.sha256(np.ascontiguousarray(sub)).hexdigest()
+        digests[(z, y, x)] = hashlib.sha256(np.ascontiguousarray(sub).data).hexdigest()
     return digests
 
 

@@ -212,8 +212,8 @@ def with_views(
             dataset.name,
             source.level.voxel_size_nm,
             source.level.translation_nm,
-            tuple(crop.offset_voxels),  # type: ignore[arg-type]
-            tuple(crop.size_voxels),  # type: ignore[arg-type]
+            tuple(crop.offset_voxels),  # type: ignore[arg-type]  # x, y, z: a manifest list of 3
+            tuple(crop.size_voxels),  # type: ignore[arg-type]  # x, y, z: a manifest list of 3
         )
         url = link(state)
     store = root.joinpath(*array_path.split("/"))
@@ -292,9 +292,9 @@ def assemble(
             f"source is now {source.version}; materialize all partitions again"
         )
     first = next(iter(partials.values()))
-    box = Box(offset, size)  # type: ignore[arg-type]
+    box = Box(offset, size)
     rejected = tuple(
-        Rejection(Box(tuple(r["offset"]), box.size), r["background"], r["judged_on"])  # type: ignore[arg-type]
+        Rejection(Box(tuple(r["offset"]), box.size), r["background"], r["judged_on"])
         for r in first.get("rejected", [])
     )
     described = first["placement"]

@@ -36,7 +36,8 @@ class Box:
 
     def zyx_slices(self) -> tuple[slice, slice, slice]:
         """Index expression for a z, y, x array whose voxel (0, 0, 0) is at the origin."""
-        return tuple(slice(self.offset[i], self.end[i]) for i in (2, 1, 0))  # type: ignore[return-value]
+        (x0, y0, z0), (x1, y1, z1) = self.offset, self.end
+        return (slice(z0, z1), slice(y0, y1), slice(x0, x1))
 
 
 def blocks(crop: Box, block: Vec) -> Iterator[Box]:
@@ -51,8 +52,12 @@ def blocks(crop: Box, block: Vec) -> Iterator[Box]:
         for y in y_starts:
             for x in x_starts:
                 start = (x, y, z)
-                end = tuple(min(start[i] + block[i], crop.end[i]) for i in range(3))
-                yield Box(start, sub(end, start))  # type: ignore[arg-type]
+                end = (
+                    min(x + block[0], crop.end[0]),
+                    min(y + block[1], crop.end[1]),
+                    min(z + block[2], crop.end[2]),
+                )
+                yield Box(start, sub(end, start))
 
 
 def block_shape(chunk: Vec, target_voxels: int) -> Vec:

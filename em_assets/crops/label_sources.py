@@ -8,6 +8,7 @@ v1.2/mito-objects-grouped; they are read at run time, never assumed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from em_assets.crops.labels import LabelSource
@@ -65,10 +66,11 @@ def open_precomputed_label(name: str, cloudpath: str, variable: str) -> LabelSou
 
 def reopen_level(url: str, level_name: str) -> VolumeLevel:
     """The source level a stored label was copied from, to compare it with the copy."""
+    levels: Sequence[VolumeLevel]
     if url.startswith("precomputed://"):
         _, levels = precomputed_levels(url, "recorded label source")
     else:
-        _, levels = open_multiscale(url, "recorded label source")  # type: ignore[assignment]
+        _, levels = open_multiscale(url, "recorded label source")
     for level in levels:
         if level.name == level_name:
             return level

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from upath import UPath
@@ -145,13 +145,14 @@ class _Counts:
 
 def describe_treatment(
     source: LabelSource, level: VolumeLevel, em: VolumeLevel, box: Box, crop: Box
-) -> tuple[str, str]:
+) -> tuple[Literal["copied", "native_resolution"], str]:
     """("copied" | "native_resolution", what was done in words)."""
     same_grid = (
         same_size(level.voxel_size_nm, em.voxel_size_nm)
         and same_size(physical_offset(level, box.offset), physical_offset(em, crop.offset))
         and box.size == crop.size
     )
+    treatment: Literal["copied", "native_resolution"]
     if same_grid:
         treatment = "copied"
         words = f"copied voxel for voxel from {level.name}, on the EM grid at the crop's offset"
@@ -188,8 +189,8 @@ def copy_label(
     box = label_box(em, crop, level)
     spec = ImageSpec(
         name=source.name,
-        shape_zyx=box.size[::-1],  # type: ignore[arg-type]
-        chunks_zyx=level.chunk[::-1],  # type: ignore[arg-type]
+        shape_zyx=box.size[::-1],
+        chunks_zyx=level.chunk[::-1],
         dtype=str(level.dtype),
         voxel_size_nm=level.voxel_size_nm,
         translation_nm=physical_offset(level, box.offset),
@@ -222,7 +223,7 @@ def copy_label(
         dtype=str(level.dtype),
         shape=list(spec.shape_zyx),
         offset_voxels=list(box.offset),
-        treatment=treatment,  # type: ignore[arg-type]
+        treatment=treatment,
         description=words,
         nonzero_fraction=counts.nonzero / counts.total,
         outside_value=source.outside_value,

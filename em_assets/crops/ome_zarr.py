@@ -8,7 +8,7 @@ physical position in the source volume.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numcodecs
 import numpy as np
@@ -22,6 +22,8 @@ COMPRESSOR = numcodecs.Blosc(cname="zstd", clevel=1, shuffle=numcodecs.Blosc.NOS
 shuffle stores 2.5 % more than level 5 with bitshuffle but encodes 15 times faster; at
 level 5 compressing the output cost more CPU than decoding the JPEG source, and the
 copy of a crop was bound by it. Byte shuffle is a no-op on 1-byte voxels."""
+AccessMode = Literal["r", "r+", "a", "w", "w-"]
+"""The modes `zarr.open_group` accepts."""
 
 
 @dataclass(frozen=True)
@@ -104,11 +106,11 @@ def ensure_image(path: UPath, spec: ImageSpec) -> zarr.Array:
         return _create_array(group, spec)
     except ContainsArrayError:
         array = group[ARRAY_NAME]
-    found = (tuple(array.shape), tuple(array.chunks), str(array.dtype))  # type: ignore[union-attr]
+    found = (tuple(array.shape), tuple(array.chunks), str(array.dtype))  # type: ignore[union-attr]  # s0 is written as an array
     wanted = (spec.shape_zyx, spec.chunks_zyx, spec.dtype)
     if found != wanted:
         raise FileExistsError(f"{path} holds an image {found}, not the crop {wanted}")
-    return array  # type: ignore[return-value]
+    return array  # type: ignore[return-value]  # s0 is written as an array
 
 
 def create_label(
@@ -124,7 +126,8 @@ def create_label(
     store, options = _location(image_path)
     root = zarr.open_group(store, mode="a", zarr_format=2, storage_options=options)
     labels = root.require_group("labels")
-    names = list(labels.attrs.get("labels", []))
+    attributes: dict[str, Any] = labels.attrs.asdict()
+    names = list(attributes.get("labels", []))
     if name not in names:
         labels.attrs["labels"] = [*names, name]
     group = labels.create_group(name, overwrite=True)
@@ -145,7 +148,7 @@ def _create_array(
     shape, chunks = spec.shape_zyx, spec.chunks_zyx
     if shape_zyx is not None:
         shape = shape_zyx
-        chunks = tuple(max(1, min(c, n)) for c, n in zip(chunks, shape, strict=True))  # type: ignore[assignment]
+        chunks = tuple(max(1, min(c, n)) for c, n in zip(chunks, shape, strict=True))  # type: ignore[assignment]  # 3 items, typed tuple[int, ...]
     return group.create_array(
         name,
         shape=shape,
@@ -173,15 +176,18 @@ def add_levels(
     return arrays
 
 
-def open_group(path: UPath, mode: str = "r") -> zarr.Group:
+def open_group(path: UPath, mode: AccessMode = "r") -> zarr.Group:
     """The zarr v2 group at `path` (an image, its `labels`, or a label image)."""
     store, options = _location(path)
     return zarr.open_group(store, mode=mode, zarr_format=2, storage_options=options)
 
 
-def open_image(path: UPath, mode: str = "r") -> tuple[zarr.Group, zarr.Array]:
+def open_image(path: UPath, mode: AccessMode = "r") -> tuple[zarr.Group, zarr.Array]:
     group = open_group(path, mode)
-    return group, group[ARRAY_NAME]  # type: ignore[return-value]
+    array = group[ARRAY_NAME]
+    if not isinstance(array, zarr.Array):
+        raise ValueError(f"{path}: {ARRAY_NAME} is a group where an image array belongs")
+    return group, array
 
 
 def stored_size(path: UPath) -> tuple[int, int]:

@@ -207,8 +207,8 @@ def image_spec(level: VolumeLevel, placement: Placement, title: str) -> ImageSpe
     box = placement.box
     return ImageSpec(
         name=title,
-        shape_zyx=box.size[::-1],  # type: ignore[arg-type]
-        chunks_zyx=level.chunk[::-1],  # type: ignore[arg-type]
+        shape_zyx=box.size[::-1],
+        chunks_zyx=level.chunk[::-1],
         dtype=str(level.dtype),
         voxel_size_nm=level.voxel_size_nm,
         translation_nm=physical_offset(level, box.offset),

@@ -19,6 +19,7 @@ import numpy as np
 
 from em_assets.crops.chunk_reader import ChunkReader, open_precomputed_scale
 from em_assets.crops.geometry import Box, Vec
+from em_assets.crops.volume import Nanometres
 from em_assets.settings import ConfigurationError
 
 if TYPE_CHECKING:
@@ -65,7 +66,7 @@ class PrecomputedLevel:
         self.name = f"mip {self.mip} ({scale['key']})"
         self.bounds = Box(_vec(scale["voxel_offset"]), _vec(scale["size"]))
         self.chunk = _vec(scale["chunk_sizes"][0])
-        self.voxel_size_nm = tuple(float(v) for v in scale["resolution"])
+        self.voxel_size_nm = _nanometres(scale["resolution"])
         # Precomputed voxel coordinates are physical position / resolution.
         self.translation_nm = (0.0, 0.0, 0.0)
         self.dtype = np.dtype(self.info["data_type"])
@@ -83,10 +84,7 @@ class PrecomputedLevel:
         url = self.cloudpath.removeprefix("precomputed://")
         store, shard_index = open_precomputed_scale(url, self.info["scales"][self.mip])
         domain = store.domain
-        found = Box(
-            tuple(int(v) for v in domain.inclusive_min),  # type: ignore[arg-type]
-            tuple(int(v) for v in domain.shape),  # type: ignore[arg-type]
-        )
+        found = Box(_vec(list(domain.inclusive_min)), _vec(list(domain.shape)))
         if found != self.bounds or store.dtype.numpy_dtype != self.dtype:
             raise ConfigurationError(
                 f"{where}: tensorstore sees {found} {store.dtype}, cloud-volume's info says "
@@ -103,6 +101,10 @@ class PrecomputedLevel:
 
 def _vec(values: list[Any]) -> Vec:
     return (int(values[0]), int(values[1]), int(values[2]))
+
+
+def _nanometres(values: list[Any]) -> Nanometres:
+    return (float(values[0]), float(values[1]), float(values[2]))
 
 
 def open_precomputed(

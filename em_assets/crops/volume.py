@@ -38,9 +38,8 @@ class VolumeLevel(Protocol):
 
 
 def physical_offset(level: VolumeLevel, voxel: Vec) -> Nanometres:
-    return tuple(  # type: ignore[return-value]
-        level.translation_nm[i] + voxel[i] * level.voxel_size_nm[i] for i in range(3)
-    )
+    (tx, ty, tz), (sx, sy, sz) = level.translation_nm, level.voxel_size_nm
+    return (tx + voxel[0] * sx, ty + voxel[1] * sy, tz + voxel[2] * sz)
 
 
 def corresponding_box(source: VolumeLevel, box: Box, target: VolumeLevel) -> Box:

@@ -84,7 +84,8 @@ def _transform(dataset: dict[str, Any], kind: str, default: float) -> tuple[floa
 def multiscale_levels(group: zarr.Group, where: str) -> list[ZarrLevel]:
     """Levels in the order the group's `multiscales` lists them, finest first."""
     try:
-        multiscale = group.attrs["multiscales"][0]
+        attributes: dict[str, Any] = group.attrs.asdict()
+        multiscale = attributes["multiscales"][0]
     except (KeyError, IndexError, TypeError) as error:
         raise ConfigurationError(f"{where} has no NGFF 'multiscales' attribute") from error
     axes = [axis["name"] if isinstance(axis, dict) else axis for axis in multiscale.get("axes", [])]
@@ -94,7 +95,8 @@ def multiscale_levels(group: zarr.Group, where: str) -> list[ZarrLevel]:
         ZarrLevel(
             name=dataset["path"],
             url=f"{where}/{dataset['path']}",
-            array=group[dataset["path"]],  # type: ignore[arg-type]
+            # NGFF: a multiscales dataset path names an array (a group there fails on read).
+            array=group[dataset["path"]],  # type: ignore[arg-type]  # Array | Group
             voxel_size_nm=_transform(dataset, "scale", 1.0),
             translation_nm=_transform(dataset, "translation", 0.0),
         )

@@ -116,7 +116,7 @@ def api_pixel_size_nm(imageset: dict[str, Any], imageset_ref: str, url: str) -> 
     for key in ("pixel_width", "pixel_height"):
         value = imageset.get(key)
         try:
-            angstrom = float(value)  # type: ignore[arg-type]
+            angstrom = float(value)  # type: ignore[arg-type]  # null is caught just below
         except (TypeError, ValueError):
             angstrom = math.nan
         if not angstrom > 0 or math.isinf(angstrom):

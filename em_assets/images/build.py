@@ -9,6 +9,7 @@ small attribute per image and writes nothing.
 from __future__ import annotations
 
 import time
+from functools import partial
 
 from em_assets.images.convert import ImageSource, write_image
 from em_assets.images.describe import describe_image, relative_path
@@ -40,7 +41,7 @@ def build_images(
             publish(
                 directory,
                 path.name,
-                lambda staging, source=source: write_image(staging, source, voxel, title),
+                partial(write_image, source=source, voxel_size_nm=voxel, title=title),
             )
             log.info(
                 f"{where}: converted {_files(sorted(source.sources))} to OME-Zarr in "

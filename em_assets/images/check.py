@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import functools
 import itertools
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
+import zarr
 from dagster import AssetCheckResult, MetadataValue
 from upath import UPath
 
@@ -65,7 +66,8 @@ def _image_problems(
     if isinstance(record, dict):
         problems.extend(_stale_sources(where, record, manifest))
     arrays = [(where, group)] + [
-        (f"{where}/labels/{name}", group["labels"][name])
+        # NGFF 0.4: each label image is a group (its own multiscales), like the image.
+        (f"{where}/labels/{name}", cast(zarr.Group, group[f"labels/{name}"]))
         for name in stored.labels
         if _has(group, f"labels/{name}")
     ]

@@ -11,7 +11,7 @@ from typing import Any
 
 from upath import UPath
 
-from em_assets.crops.ome_zarr import ARRAY_NAME, open_group
+from em_assets.crops.ome_zarr import open_image
 from em_assets.manifest.model import ImageEntry
 
 
@@ -38,12 +38,12 @@ def label_names(group: Any) -> list[str]:
 
 
 def describe_image(root: UPath, path: UPath, name: str) -> ImageEntry:
-    group = open_group(path)
+    group, array = open_image(path)
     scale_zyx = finest_scale_zyx(group.attrs.asdict())
     return ImageEntry(
         name=name,
         path=relative_path(root, path),
-        shape_zyx=[int(n) for n in group[ARRAY_NAME].shape],
+        shape_zyx=[int(n) for n in array.shape],
         voxel_size_nm=scale_zyx[::-1],
         labels=label_names(group),
     )

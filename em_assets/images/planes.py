@@ -60,14 +60,17 @@ def tiff_planes(path: UPath) -> Planes:
             f"{path.name}: series of shape {shape} in {pages} pages is not a grey-level stack "
             "of one page per z plane; only such stacks are converted to OME-Zarr"
         )
-    return Planes(shape, dtype, (path,), "tiff")  # type: ignore[arg-type]
+    return Planes(shape, dtype, (path,), "tiff")
 
 
 def _tiff_planes(path: UPath, count: int, dtype: np.dtype) -> Iterator[np.ndarray]:
     with path.open("rb") as handle, tifffile.TiffFile(handle) as tif:
         pages = tif.series[0].pages
         for index in range(count):
-            yield np.asarray(pages[index].asarray(), dtype=dtype)
+            page = pages[index]
+            if page is None:  # tifffile's way of saying the page could not be read
+                raise ValueError(f"{path.name}: page {index} of the stack cannot be read")
+            yield np.asarray(page.asarray(), dtype=dtype)
 
 
 def dm3_planes(paths: list[UPath], shape_yx: tuple[int, int], dtype: str) -> Planes:

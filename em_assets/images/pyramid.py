@@ -55,7 +55,7 @@ def step_between(finer: Factors, coarser: Factors) -> ZYX:
 
 def downsample_level(source: zarr.Array, target: zarr.Array, step_zyx: ZYX, label: bool) -> None:
     """Fill `target` from `source`, one target chunk at a time."""
-    for region in _chunk_regions(target.shape, target.chunks):  # type: ignore[arg-type]
+    for region in _chunk_regions(target.shape, target.chunks):  # type: ignore[arg-type]  # 3-D; zarr says tuple[int, ...]
         inner = tuple(
             slice(r.start * f, min(r.stop * f, n))
             for r, f, n in zip(region, step_zyx, source.shape, strict=True)
@@ -67,7 +67,7 @@ def downsample_level(source: zarr.Array, target: zarr.Array, step_zyx: ZYX, labe
 def _chunk_regions(shape: ZYX, chunks: ZYX) -> Iterator[tuple[slice, slice, slice]]:
     ranges = [range(0, n, c) for n, c in zip(shape, chunks, strict=True)]
     for start in itertools.product(*ranges):
-        yield tuple(  # type: ignore[misc]
+        yield tuple(  # type: ignore[misc]  # a tuple(<generator>) over three axes
             slice(s, min(s + c, n)) for s, c, n in zip(start, chunks, shape, strict=True)
         )
 

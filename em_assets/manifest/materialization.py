@@ -46,8 +46,6 @@ def materialization(
         else f"retrieved {manifest.retrieved_at:%Y-%m-%d %H:%M:%S} UTC"
     )
     metadata = dict(metadata or {})
-    if payload_bytes is not None:
-        metadata["payload_bytes"] = MetadataValue.int(payload_bytes)
     if thumbnail is not None:
         metadata["thumbnail"] = thumbnail
     return MaterializeResult(

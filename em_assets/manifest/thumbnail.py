@@ -50,7 +50,7 @@ def recorded_thumbnail(
     (same data version): an unchanged refresh then reads no voxel to draw it again."""
     record = instance.get_latest_materialization_event(asset_key)
     materialized = record.asset_materialization if record is not None else None
-    if materialized is None or materialized.tags.get(DATA_VERSION_TAG) != content_version:
+    if materialized is None or (materialized.tags or {}).get(DATA_VERSION_TAG) != content_version:
         return None
     earlier = materialized.metadata.get("thumbnail")
     return earlier if isinstance(earlier, MetadataValue) else None

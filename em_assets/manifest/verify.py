@@ -56,7 +56,8 @@ def _array_differences(path: UPath, entry: FileEntry) -> list[str]:
         problems.append(f"{entry.path}: shape {list(array.shape)}, manifest says {entry.shape}")
     if entry.dtype is not None and str(array.dtype) != entry.dtype:
         problems.append(f"{entry.path}: dtype {array.dtype}, manifest says {entry.dtype}")
-    if not problems and stored_digest(array, array.chunks[::-1]) != entry.sha256:
+    z, y, x = array.chunks
+    if not problems and stored_digest(array, (x, y, z)) != entry.sha256:
         problems.append(f"{entry.path}: voxel content differs from the manifest's digest")
     return problems
 
@@ -87,7 +88,7 @@ def verify_files(root: UPath, manifest: Manifest, deep: bool = False) -> Verific
             result.problems.append(f"{entry.path}: missing")
             result.entries.append(entry.model_copy(update={"fingerprint": None}))
             continue
-        problems = []
+        problems: list[str] = []
         verify = _array_problems if entry.kind == "zarr_array" else _file_problems
 
         def content_matches(path=path, entry=entry, verify=verify, problems=problems) -> bool:

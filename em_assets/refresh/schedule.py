@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from dagster import (
     AssetSelection,
+    DagsterInvalidDefinitionError,
     DefaultScheduleStatus,
     RunRequest,
     ScheduleEvaluationContext,
     schedule,
 )
-from dagster._core.errors import DagsterInvalidDefinitionError
 
 from em_assets.refresh.run_config import refresh_run_config
 from em_assets.settings import ASSET_GROUP, REFRESH_CRON, ConfigurationError

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import typing
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 from dagster import ConfigurableIOManagerFactory, InputContext, OutputContext, UPathIOManager
 from pydantic import BaseModel, ValidationError
@@ -54,7 +54,7 @@ class JsonIOManager(UPathIOManager):
     instead of failing on the first.
     """
 
-    extension: ClassVar[str] = ".json"
+    extension = ".json"
 
     def __init__(self, base_path: UPath, missing_ok: bool = False) -> None:
         super().__init__(base_path=base_path)

@@ -32,7 +32,7 @@ def named_entries(manifest: Manifest) -> set[str]:
 def remove_orphans(directory: UPath, keep: set[str], log: Logger) -> list[str]:
     """Delete every entry of `directory` not in `keep` (links themselves, never their
     targets); the names removed, each also logged."""
-    removed = []
+    removed: list[str] = []
     if is_local(directory):
         if not os.path.isdir(directory.path) or os.path.islink(directory.path):
             return removed

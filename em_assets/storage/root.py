@@ -23,12 +23,11 @@ from upath import UPath
 from em_assets.manifest.model import Manifest
 from em_assets.settings import ASSETS_ROOT, LEASE_WAIT, ConfigurationError
 from em_assets.storage.lease import open_lease, writing
-from em_assets.storage.staging import is_local
+from em_assets.storage.staging import OBJECT_STORES, is_local
 from em_assets.transfer.progress import Logger
 
 _LOOKS_LIKE_URL_WITHOUT_SLASHES = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:(?!//)")
 _READ_ONLY_PROTOCOLS = {"http", "https", "ftp", "github", "zip", "tar"}
-_BUCKET_PROTOCOLS = {"s3", "s3a", "gs", "gcs", "az", "abfs"}
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ +-]*$")
 
 
@@ -57,7 +56,7 @@ def parse_root(value: str, variable: str = ASSETS_ROOT.name) -> UPath:
             f"{variable}={value!r} has an unknown protocol {protocol!r}; "
             "use a local path, file://, s3://, gs:// or memory://."
         )
-    if protocol in _BUCKET_PROTOCOLS and not parts.hostname:
+    if protocol in OBJECT_STORES and not parts.hostname:
         raise ConfigurationError(
             f"{variable}={value!r} names no bucket; use {protocol}://BUCKET/optional/prefix."
         )

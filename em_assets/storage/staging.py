@@ -29,6 +29,7 @@ from typing import Any, BinaryIO
 
 from upath import UPath
 
+# The one list of object stores: written directly (see above), and named by bucket in a root.
 OBJECT_STORES = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl"})
 LOCAL = frozenset({"", "file", "local"})
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -210,8 +211,12 @@ def _abort_upload(handle: BinaryIO) -> None:
     abort = getattr(handle, "discard", None)
     if callable(abort):
         abort()
-    # AbstractBufferedFile.close() returns at once when `closed` is set.
-    setattr(handle, "closed", True)  # noqa: B010  (fsspec's own flag; no public API)
+    # AbstractBufferedFile.close() returns at once when `closed` is set. fsspec has no public
+    # "abort and close": its deferred-commit mode (autocommit=False, then commit()/discard())
+    # still uploads on close(), and close() after s3fs's discard() flushes a buffer that
+    # discard() has dropped. `closed` is a settable property of AbstractBufferedFile (gcsfs's
+    # own discard() sets it); setattr because `BinaryIO.closed` is typed read-only.
+    setattr(handle, "closed", True)  # noqa: B010
 
 
 def write_atomically(path: UPath, data: bytes) -> None:

@@ -1,7 +1,8 @@
 """One HTTP session for all sources: identification, timeouts, and retries by the policy.
 
-Small documents (JSON, listings) are fetched whole with `request`; large files go
-through `engine.fetch_file`, which uses `open` and `Attempts` to resume mid-body.
+Every request goes through the one retry loop (`retry.retrying`): `send` is one try, saying
+which failures are transient. Small documents (JSON, listings) are read whole by
+`fetch_document`; large files go through `engine.fetch_file`, which resumes mid-body.
 """
 
 from __future__ import annotations
@@ -13,22 +14,31 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib.metadata import version
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
 import urllib3
 from requests.adapters import HTTPAdapter
+from requests.structures import CaseInsensitiveDict
 
 from em_assets.transfer.content import describe_head
 from em_assets.transfer.errors import (
     IncompleteBodyError,
     PermanentHTTPError,
-    RetriesExhaustedError,
     UnexpectedContentError,
 )
 from em_assets.transfer.progress import Logger
-from em_assets.transfer.retry import RetryPolicy, is_retryable_status, parse_retry_after
-from em_assets.transfer.unreachable import root_cause, unreachable
+from em_assets.transfer.retry import (
+    Attempts,
+    RetryPolicy,
+    TryAgain,
+    is_retryable_status,
+    parse_retry_after,
+    retrying,
+)
+from em_assets.transfer.unreachable import root_cause
+
+T = TypeVar("T")
 
 USER_AGENT = (
     f"em_assets/{version('em_assets')} (EM dataset fetcher; Dagster assets) "
@@ -80,67 +90,19 @@ class RemoteVersion:
         return all(a == b for a, b in pairs if a is not None and b is not None)
 
 
-class Attempts:
-    """The tries of one logical request: counts them, waits between them, gives up in time."""
+@dataclass(frozen=True)
+class Document:
+    """A small document fetched whole (JSON, a listing): its bytes and the answer's headers."""
 
-    def __init__(self, client: HttpClient, url: str, what: str) -> None:
-        self.client = client
-        self.url = url
-        self.what = what
-        self.total = 0
-        self.consecutive_failures = 0
-        self.last_status: int | None = None
+    url: str
+    status: int
+    headers: CaseInsensitiveDict[str]
+    content: bytes
 
-    def started(self) -> None:
-        self.total += 1
-
-    def progressed(self) -> None:
-        """Bytes arrived since the last failure: the connection is worth persisting with."""
-        self.consecutive_failures = 0
-
-    def failed(
-        self,
-        reason: str,
-        status: int | None = None,
-        retry_after_s: float | None = None,
-        error: BaseException | None = None,
-    ) -> None:
-        """Record a transient failure and sleep before the next try, or raise if out of budget.
-
-        When every try failed to connect at all, the error says so in one sentence with what
-        to check; the wrapped library exceptions are not chained (they say nothing more).
-        """
-        policy = self.client.policy
-        self.consecutive_failures += 1
-        if status is not None:
-            self.last_status = status
-        if (
-            self.consecutive_failures >= policy.max_attempts
-            or self.total >= policy.max_total_attempts
-        ):
-            if error is not None and self.last_status is None:
-                raise unreachable(self.what, self.url, self.total, error) from None
-            raise RetriesExhaustedError(
-                f"gave up on {self.what} after repeated failures; last: {reason}",
-                url=self.url,
-                status=self.last_status,
-                attempts=self.total,
-            ) from None
-        wait = policy.delay(self.consecutive_failures, retry_after_s, self.client.rng)
-        self.client.log.warning(
-            f"{self.what}: {reason}; retry {self.consecutive_failures} of "
-            f"{policy.max_attempts - 1} in {wait:.1f} s ({self.url})"
-        )
-        self.client.sleep(wait)
-
-    def refuse(self, response: requests.Response) -> PermanentHTTPError:
-        return PermanentHTTPError(
-            f"{self.what} refused with HTTP {response.status_code} {response.reason}; "
-            "not retried (check the URL or the access rights)",
-            url=self.url,
-            status=response.status_code,
-            attempts=self.total,
-        )
+    def text(self) -> str:
+        """The body decoded as the server's Content-Type says (as `requests` would)."""
+        encoding = requests.utils.get_encoding_from_headers(self.headers) or "utf-8"
+        return self.content.decode(encoding, errors="replace")
 
 
 class HttpClient:
@@ -187,6 +149,54 @@ class HttpClient:
             allow_redirects=True,
         )
 
+    def attempts(self, url: str, what: str) -> Attempts:
+        """A fresh budget for one logical request, waiting and logging as this client does."""
+        return Attempts(self.policy, url, what, sleep=self.sleep, rng=self.rng, log=self.log)
+
+    def retrying(self, url: str, what: str, attempt: Callable[[Attempts], T]) -> T:
+        """Call `attempt` until it returns, within this client's retry budget.
+
+        The public way to retry something the HTTP layer cannot judge (a listing shorter
+        than the API's count, say): `attempt` raises `TryAgain(reason)` to be called again
+        after the policy's backoff, with the same log line and the same give-up rule
+        (`RetriesExhaustedError`) as every request; `Attempts.can_retry` tells it whether
+        one more `TryAgain` would still be retried.
+        """
+        return retrying(self.attempts(url, what), attempt)
+
+    def send(
+        self,
+        method: str,
+        url: str,
+        attempts: Attempts,
+        headers: Mapping[str, str] | None = None,
+        ok_statuses: frozenset[int] = frozenset(),
+    ) -> requests.Response:
+        """One try of a retried request, for use inside `retrying`: the streamed response when
+        its status is a success (or in `ok_statuses`), `TryAgain` when the connection failed
+        or the status is transient, `PermanentHTTPError` when retrying cannot help."""
+        try:
+            response = self.open(method, url, headers, stream=True)
+        except TRANSIENT_ERRORS as error:
+            raise TryAgain(root_cause(error), error=error) from error
+        status = response.status_code
+        if status < 300 or status in ok_statuses:
+            return response
+        response.close()
+        if is_retryable_status(status):
+            raise TryAgain(
+                f"HTTP {status} {response.reason}",
+                status=status,
+                retry_after_s=parse_retry_after(response.headers.get("Retry-After")),
+            )
+        raise PermanentHTTPError(
+            f"{attempts.what} refused with HTTP {status} {response.reason}; "
+            "not retried (check the URL or the access rights)",
+            url=url,
+            status=status,
+            attempts=attempts.total,
+        )
+
     def request(
         self,
         method: str,
@@ -194,72 +204,58 @@ class HttpClient:
         *,
         what: str,
         headers: Mapping[str, str] | None = None,
-        read_body: bool = True,
         ok_statuses: frozenset[int] = frozenset(),
     ) -> requests.Response:
-        """A request retried by the policy; with `read_body`, body failures are retried too."""
-        attempts = Attempts(self, url, what)
-        while True:
-            attempts.started()
-            try:
-                response = self.open(method, url, headers, stream=True)
-            except TRANSIENT_ERRORS as error:
-                attempts.failed(root_cause(error), error=error)
-                continue
-            status = response.status_code
-            if status < 300 or status in ok_statuses:
-                if not read_body:
-                    return response
+        """A request retried by the policy; its body is left unread for the caller to close."""
+        return self.retrying(
+            url, what, lambda attempts: self.send(method, url, attempts, headers, ok_statuses)
+        )
+
+    def fetch_document(
+        self, url: str, *, what: str, headers: Mapping[str, str] | None = None
+    ) -> Document:
+        """A small document read whole; a body cut short is retried like a failed request."""
+
+        def attempt(attempts: Attempts) -> Document:
+            response = self.send("GET", url, attempts, headers)
+            with response:
                 try:
                     body = response.raw.read(MAX_DOCUMENT_BYTES + 1, decode_content=True)
                     _check_complete(response, body)
                 except TRANSIENT_ERRORS as error:
-                    response.close()
-                    attempts.failed(f"body cut short ({type(error).__name__}: {error})")
-                    continue
-                if len(body) > MAX_DOCUMENT_BYTES:
-                    raise UnexpectedContentError(
-                        f"{what}: document larger than {MAX_DOCUMENT_BYTES} bytes",
-                        url=url,
-                        status=status,
-                        attempts=attempts.total,
-                    )
-                response._content = body
-                return response
-            response.close()
-            if is_retryable_status(status):
-                attempts.failed(
-                    f"HTTP {status} {response.reason}",
-                    status=status,
-                    retry_after_s=parse_retry_after(response.headers.get("Retry-After")),
+                    raise TryAgain(f"body cut short ({type(error).__name__}: {error})") from error
+            if len(body) > MAX_DOCUMENT_BYTES:
+                raise UnexpectedContentError(
+                    f"{what}: document larger than {MAX_DOCUMENT_BYTES} bytes",
+                    url=url,
+                    status=response.status_code,
+                    attempts=attempts.total,
                 )
-                continue
-            raise attempts.refuse(response)
+            return Document(url, response.status_code, response.headers, body)
+
+        return self.retrying(url, what, attempt)
 
     def head(self, url: str, *, what: str) -> RemoteVersion:
         """The resource's validators; none known when the server does not answer HEAD."""
-        response = self.request(
-            "HEAD", url, what=f"HEAD {what}", read_body=False, ok_statuses=frozenset({405, 501})
-        )
+        response = self.request("HEAD", url, what=f"HEAD {what}", ok_statuses=frozenset({405, 501}))
         response.close()
         if response.status_code in (405, 501):
             return RemoteVersion()
         return RemoteVersion.from_headers(response.headers)
 
     def fetch_text(self, url: str, *, what: str) -> str:
-        response = self.request("GET", url, what=what)
-        return response.content.decode(response.encoding or "utf-8", errors="replace")
+        return self.fetch_document(url, what=what).text()
 
     def fetch_json(self, url: str, *, what: str) -> Any:
         """A JSON document; an HTML page or other non-JSON answer is refused by name."""
-        response = self.request("GET", url, what=what, headers={"Accept": "application/json"})
+        document = self.fetch_document(url, what=what, headers={"Accept": "application/json"})
         try:
-            return json.loads(response.content)
+            return json.loads(document.content)
         except ValueError as error:
             raise UnexpectedContentError(
-                f"{what}: expected JSON but got {describe_head(response.content)}",
+                f"{what}: expected JSON but got {describe_head(document.content)}",
                 url=url,
-                status=response.status_code,
+                status=document.status,
             ) from error
 
 

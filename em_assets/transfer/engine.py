@@ -24,18 +24,18 @@ import threading
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
+import requests
 from upath import UPath
 
 from em_assets.storage import fingerprint
 from em_assets.storage.fingerprint import Fingerprint
 from em_assets.storage.space import out_of_space, require_free_space
 from em_assets.storage.staging import Resumable, SizeMismatchError, Staging
-from em_assets.transfer.client import TRANSIENT_ERRORS, Attempts, HttpClient, RemoteVersion
+from em_assets.transfer.client import TRANSIENT_ERRORS, HttpClient, RemoteVersion
 from em_assets.transfer.content import ExpectedFormat
 from em_assets.transfer.errors import IntegrityError, RetriesExhaustedError, UnexpectedContentError
 from em_assets.transfer.progress import Logger, Progress
-from em_assets.transfer.retry import is_retryable_status, parse_retry_after
-from em_assets.transfer.unreachable import root_cause
+from em_assets.transfer.retry import Attempts, TryAgain
 
 CHUNK_BYTES = 1024 * 1024
 WRITE_QUEUE_DEPTH = 8
@@ -111,7 +111,6 @@ def fetch_file(
     log: Logger,
     expected_format: ExpectedFormat | None = None,
     previous: StoredFile | None = None,
-    expected_sha256: str | None = None,
     chunk_bytes: int = CHUNK_BYTES,
     remote: RemoteVersion | None = None,
     deep: bool = False,
@@ -155,11 +154,6 @@ def fetch_file(
         if download.total is not None and download.received != download.total:
             raise IntegrityError(
                 f"{label}: received {download.received} of {download.total} bytes", url=url
-            )
-        if expected_sha256 is not None and download.sha256 != expected_sha256:
-            raise IntegrityError(
-                f"{label}: sha256 {download.sha256} differs from the expected {expected_sha256}",
-                url=url,
             )
         try:
             writer.commit(download.received)
@@ -353,7 +347,6 @@ class _Download:
         self.sha256 = ""
 
     def run(self) -> None:
-        attempts = Attempts(self.client, self.url, self.label)
         if self.total is not None:
             require_free_space(
                 self.writer.staging.destination.parent, self.total - self.received, self.label
@@ -361,8 +354,9 @@ class _Download:
         progress = Progress(self.label, self.total, self.log)
         if self.received:
             progress.advance(self.received)
-        while not self._attempt(attempts, self.writer, progress):
-            pass
+        self.client.retrying(
+            self.url, self.label, lambda attempts: self._attempt(attempts, self.writer, progress)
+        )
         self.sha256 = self.writer.digest()
         progress.finish()
 
@@ -384,30 +378,18 @@ class _Download:
         self.received = 0
         progress.restart(self.total)
 
-    def _attempt(self, attempts: Attempts, writer: _HashingWriter, progress: Progress) -> bool:
-        """One GET; True when the file is complete, False to try again."""
-        attempts.started()
+    def _attempt(self, attempts: Attempts, writer: _HashingWriter, progress: Progress) -> None:
+        """One GET, continuing from the bytes already received; returns when the file is
+        complete, raises `TryAgain` for the retry loop to call it again."""
         asked_from = self.received
-        try:
-            response = self.client.open("GET", self.url, self._resume_headers())
-        except TRANSIENT_ERRORS as error:
-            attempts.failed(root_cause(error), error=error)
-            return False
+        # 416 to a request from the very end: everything had arrived before the drop.
+        done = frozenset({416}) if asked_from and asked_from == self.total else frozenset()
+        response = self.client.send("GET", self.url, attempts, self._resume_headers(), done)
         with response:
             status = response.status_code
-            if status == 416 and asked_from and asked_from == self.total:
-                return True  # everything had arrived before the connection dropped
-            if status >= 300:
-                if is_retryable_status(status):
-                    attempts.failed(
-                        f"HTTP {status} {response.reason}",
-                        status=status,
-                        retry_after_s=parse_retry_after(response.headers.get("Retry-After")),
-                    )
-                    return False
-                raise attempts.refuse(response)
-            if not self._accept_start(response, asked_from, attempts, writer, progress):
-                return False
+            if status == 416:
+                return
+            self._accept_start(response, asked_from, writer, progress)
             if self.received == 0:
                 self._check_content_type(response)
             try:
@@ -422,11 +404,9 @@ class _Download:
                     progress.advance(len(piece))
                     attempts.progressed()
             except TRANSIENT_ERRORS as error:
-                attempts.failed(f"connection lost after {self.received} bytes ({error})")
-                return False
+                raise TryAgain(f"connection lost after {self.received} bytes ({error})") from error
         if self.total is not None and self.received < self.total:
-            attempts.failed(f"body ended at {self.received} of {self.total} bytes")
-            return False
+            raise TryAgain(f"body ended at {self.received} of {self.total} bytes")
         if self.total is not None and self.received > self.total:
             raise IntegrityError(
                 f"{self.label}: received {self.received} bytes, more than the announced "
@@ -435,17 +415,16 @@ class _Download:
                 status=status,
                 attempts=attempts.total,
             )
-        return True
 
     def _accept_start(
         self,
-        response,
+        response: requests.Response,
         asked_from: int,
-        attempts: Attempts,
         writer: _HashingWriter,
         progress: Progress,
-    ) -> bool:
-        """Decide whether the body continues at `asked_from`; restart from zero if it does not."""
+    ) -> None:
+        """Decide whether the body continues at `asked_from`; restart from zero if it does not
+        (then `TryAgain` when the answer itself cannot be used)."""
         status = response.status_code
         headers = response.headers
         if status == 206:
@@ -457,8 +436,7 @@ class _Download:
                     f"untrusted partial answer (Content-Range {headers.get('Content-Range')!r} "
                     f"for a request from byte {asked_from})",
                 )
-                attempts.failed("partial answer did not start at the requested byte")
-                return False
+                raise TryAgain("partial answer did not start at the requested byte")
             if parsed[2] is not None:
                 self.total = parsed[2]
         else:
@@ -472,9 +450,8 @@ class _Download:
             content_length=self.total,
         )
         progress.total = self.total
-        return True
 
-    def _check_content_type(self, response) -> None:
+    def _check_content_type(self, response: requests.Response) -> None:
         content_type = response.headers.get("Content-Type", "")
         if self.expected_format is not None and "text/html" in content_type.lower():
             raise UnexpectedContentError(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Mapping
 
 import numpy as np
 import tifffile
@@ -32,7 +33,7 @@ PIXEL_SIZE_UM = {"x": 0.021, "y": 0.021, "z": 0.019}
 
 def image_data(
     shape_zyx: tuple[int, int, int] = XY_SHAPE,
-    pixel_size_um: dict[str, float | None] = PIXEL_SIZE_UM,
+    pixel_size_um: Mapping[str, float | None] = PIXEL_SIZE_UM,
 ) -> dict:
     """IDR's imgData document for image 9846137, in the shape IDR serves it."""
     z, y, x = shape_zyx

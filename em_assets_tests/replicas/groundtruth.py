@@ -96,7 +96,7 @@ def write_groundtruth(s3: S3Replica) -> dict[str, dict[str, list[GroundTruthLeve
                 else {"absent": 0, "unknown": UNKNOWN},
             }
             group = crop_group.require_group(name)
-            data = annotation_of(name, seed, tuple(2 * n for n in extent))  # type: ignore[arg-type]
+            data = annotation_of(name, seed, tuple(2 * n for n in extent))  # type: ignore[arg-type]  # 3 items, typed tuple[int, ...]
             levels, datasets = [], []
             for k in range(level_count):
                 factor = 2**k
@@ -122,7 +122,7 @@ def write_groundtruth(s3: S3Replica) -> dict[str, dict[str, list[GroundTruthLeve
                         },
                     }
                 }
-                levels.append(GroundTruthLevel(data, scale, translation))  # type: ignore[arg-type]
+                levels.append(GroundTruthLevel(data, scale, translation))  # type: ignore[arg-type]  # 3 items, typed tuple[int, ...]
                 datasets.append(
                     {
                         "path": f"s{k}",

@@ -65,7 +65,9 @@ class Fault:
     before the body: a transfer that takes at least that long), "throttle" (send the body at
     `rate` bytes per second, so a run can be killed or overtaken mid-body), "short_range"
     (a 206 whose Content-Range runs to the end but whose body stops `after_bytes` in: a
-    partial answer that ends early without an error), "hold" (send the headers and the
+    partial answer that ends early without an error), "short_total" (a 206 whose
+    Content-Range claims the resource is only `after_bytes` long while the whole range is
+    sent: a source that changed size under an unchanged ETag), "hold" (send the headers and the
     first `after_bytes` of the body, then wait until the test opens `ReplicaState.gate`).
     """
 
@@ -219,11 +221,16 @@ class _Handler(BaseHTTPRequestHandler):
             headers["Content-Range"] = f"bytes */{size}"
             self._respond(416, headers, b"", 0)
             return
-        if wanted and range_allowed and not (fault and fault.kind == "ignore_range"):
+        if (
+            isinstance(wanted, tuple)
+            and range_allowed
+            and not (fault and fault.kind == "ignore_range")
+        ):
             start, end = wanted
             status = 206
             shown_start = start + 1 if fault and fault.kind == "bad_range" else start
-            headers["Content-Range"] = f"bytes {shown_start}-{end}/{size}"
+            shown_size = fault.after_bytes if fault and fault.kind == "short_total" else size
+            headers["Content-Range"] = f"bytes {shown_start}-{end}/{shown_size}"
         length = end - start + 1
         if fault and fault.kind == "short_range" and status == 206:
             length = min(length, fault.after_bytes)

@@ -10,6 +10,7 @@ hopeless against the millions of real objects.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numcodecs
 import numpy as np
@@ -56,7 +57,8 @@ def write_pyramid(s3: S3Replica) -> ZarrReplica:
     root = zarr.open_group(url, mode="w", zarr_format=2, storage_options=options)
     group = root.require_group("recon-1").require_group("em").require_group("fibsem-uint8")
     data = tissue(SHAPE_ZYX)
-    levels, scales, translations, datasets = [], [], [], []
+    levels, scales, translations = [], [], []
+    datasets: list[dict[str, Any]] = []
     for index in range(LEVELS):
         factor = 2**index
         scale = tuple(s * factor for s in SCALE_ZYX)

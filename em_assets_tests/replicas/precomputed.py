@@ -46,6 +46,7 @@ class PrecomputedReplica:
     sharded: bool
 
     def cloudpath(self, server: ReplicaHTTPServer) -> str:
+        assert server.state.directory is not None, "the replica serves a directory"
         relative = self.directory.relative_to(server.state.directory).as_posix()
         return f"precomputed://{server.base_url}/{relative}"
 

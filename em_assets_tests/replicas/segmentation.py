@@ -105,9 +105,9 @@ def write_hemibrain_labels(root: Path, em_resolution: tuple[int, int, int]) -> d
         ),
         "mito": write_segmentation(
             root / MITO_PATH,
-            coarse,  # type: ignore[arg-type]
-            tuple(o // 2 for o in OFFSET),  # type: ignore[arg-type]
-            tuple(s // 2 for s in SIZE),  # type: ignore[arg-type]
+            coarse,  # type: ignore[arg-type]  # three resolutions, x, y, z
+            tuple(o // 2 for o in OFFSET),  # type: ignore[arg-type]  # 3 items, typed tuple[int, ...]
+            tuple(s // 2 for s in SIZE),  # type: ignore[arg-type]  # 3 items, typed tuple[int, ...]
             (32, 32, 32),
             False,
             seed=2,
