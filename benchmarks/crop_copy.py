@@ -1,5 +1,6 @@
-"""Crop copy, new (tensorstore) against old (cloud-volume / zarr-python), and tensorstore
-reading the same region alone (the read limit on this machine).
+"""Crop copy, new (tensorstore reads and writes) against old (cloud-volume or zarr-python
+reads, zarr-python writes), and tensorstore reading the same region alone (the read limit
+on this machine).
 
 Each measurement is one process (`python -m benchmarks.crop_copy METHOD KIND URL EDGE`),
 so peak RSS is the copy's own; runs of the three methods are interleaved.
@@ -20,14 +21,15 @@ import numpy as np
 from upath import UPath
 
 from benchmarks.measure import run_measured
+from em_assets.crops.chunk_writer import ZarrBlockWriter
 from em_assets.crops.copy import copy_crop
 from em_assets.crops.geometry import Box, blocks
 from em_assets.crops.ome_zarr import ImageSpec, create_image
 from em_assets.crops.resource import CropCopy
 
 METHODS = (
-    "new copy (tensorstore)",
-    "old copy (cloud-volume/zarr-python)",
+    "new copy (tensorstore read + write)",
+    "old copy (cloud-volume or zarr-python read, zarr-python write)",
     "tensorstore read alone",
 )
 MB = 1e6
@@ -76,16 +78,20 @@ def measure_once(method: str, kind: str, url: str, edge: int) -> None:
         with ThreadPoolExecutor(copier.workers) as pool:
             voxels = sum(a.size for a, _ in pool.map(level.read_counted, blocks(crop, block)))
         assert voxels == edge**3
+        seconds = time.monotonic() - started
     else:
-        read = level.read_counted if method == METHODS[0] else _old_reader(kind, url, level)
+        new = method == METHODS[0]
+        read = level.read_counted if new else _old_reader(kind, url, level)
         with tempfile.TemporaryDirectory() as scratch:
             spec = ImageSpec(
                 "bench", (edge,) * 3, level.chunk[::-1], str(level.dtype), (8.0,) * 3, (0.0,) * 3
             )
             output = create_image(UPath(scratch) / "crop.ome.zarr", spec)
+            writer = None if new else ZarrBlockWriter(output)  # None: the copy's own choice
             log = logging.getLogger("bench")
-            copy_crop(read, crop, level.chunk, block, output, log, "bench", copier.workers)
-    print(f"seconds {time.monotonic() - started:.3f}")
+            copy_crop(read, crop, level.chunk, block, output, log, "bench", copier.workers, writer)
+            seconds = time.monotonic() - started  # deleting the scratch copy is not copying
+    print(f"seconds {seconds:.3f}")
 
 
 def compare(kind: str, url: str, edge: int, env: dict[str, str], repeats: int = 3) -> dict:
