@@ -9,6 +9,7 @@ so peak RSS is the copy's own; runs of the three methods are interleaved.
 from __future__ import annotations
 
 import logging
+import os
 import statistics
 import sys
 import tempfile
@@ -97,8 +98,10 @@ def measure_once(method: str, kind: str, url: str, edge: int) -> None:
 def compare(kind: str, url: str, edge: int, env: dict[str, str], repeats: int = 3) -> dict:
     """Medians and ranges of wall time and peak RSS per method, runs interleaved."""
     runs: dict[str, list[tuple[float, int]]] = {m: [] for m in METHODS}
+    loads = []  # the machine is shared: its 1-minute load average before each run
     for _ in range(repeats):
         for method in METHODS:
+            loads.append(os.getloadavg()[0])
             measured = run_measured(
                 [sys.executable, "-m", "benchmarks.crop_copy", method, kind, url, str(edge)], env
             )
@@ -106,7 +109,7 @@ def compare(kind: str, url: str, edge: int, env: dict[str, str], repeats: int = 
                 raise RuntimeError(f"{method} failed:\n{measured.output[-3000:]}")
             seconds = float(measured.output.rsplit("seconds ", 1)[1].split()[0])
             runs[method].append((seconds, measured.peak_rss))
-    return {
+    summary: dict = {
         method: {
             "seconds": statistics.median(s for s, _ in values),
             "min": min(s for s, _ in values),
@@ -115,11 +118,15 @@ def compare(kind: str, url: str, edge: int, env: dict[str, str], repeats: int = 
         }
         for method, values in runs.items()
     }
+    summary["load"] = (min(loads), max(loads))
+    return summary
 
 
 def add_rows(results, label: str, edge: int, summary: dict) -> None:
     """Rows for one crop case, with the issue-18 targets."""
     decoded = edge**3
+    low, high = summary.pop("load")
+    results.add(label, "load average (1 min) before the runs, 2 cores", f"{low:.1f}-{high:.1f}")
     for method, row in summary.items():
         results.add(
             label, f"{method}: time (median of runs; min-max)",
