@@ -11,9 +11,9 @@ wrappers, codec pipeline) around a Blosc call that is a small share of it.
 
 Same guarantees as zarr-python's writer: the commit of every chunk is awaited before a
 block counts as copied, and a chunk that cannot be written fails the copy (tensorstore
-raises). On a local root each chunk file is written to a temporary name and renamed into
-place (tensorstore's file driver, like zarr-python's LocalStore), so a chunk file is never
-half-written; on S3 each chunk is one PUT, visible only complete. Chunks equal to the fill
+raises). On a local root each chunk file is written beside its key (`<key>.__lock`) and
+renamed into place (tensorstore's file driver, seen with strace; zarr-python's LocalStore
+does the same with its own temporary name), so a chunk file is never half-written; on S3 each chunk is one PUT, visible only complete. Chunks equal to the fill
 value are not stored by either writer (zarr-python's `write_empty_chunks=False`,
 tensorstore's `store_data_equal_to_fill_value=False`): readers see the fill value.
 
