@@ -25,6 +25,7 @@ from em_assets.crops.ome_zarr import COMPRESSOR, ImageSpec, create_image, open_i
 LOG = logging.getLogger("test")
 CHUNK = (32, 32, 32)
 SHAPE_ZYX = (80, 96, 100)  # not multiples of the chunk: edge chunks are partial
+CROP = Box((0, 0, 0), (100, 96, 80))
 
 
 def volume() -> np.ndarray:
@@ -44,10 +45,12 @@ def copy_into(path: UPath, data: np.ndarray, writer_of=block_writer, planted: by
     output = create_image(path, spec())
     if planted:
         (path / "s0" / "1").write_bytes(planted)
-    crop = Box((0, 0, 0), SHAPE_ZYX[::-1])  # type: ignore[arg-type]
-    read = lambda box: (data[box.zyx_slices()], 0)  # noqa: E731
+
+    def read(box: Box) -> tuple[np.ndarray, int]:
+        return data[box.zyx_slices()], 0
+
     writer = writer_of(output)
-    result = copy_crop(read, crop, CHUNK, (64, 64, 32), output, LOG, "t", 2, writer)
+    result = copy_crop(read, CROP, CHUNK, (64, 64, 32), output, LOG, "t", 2, writer)
     return writer, result
 
 

@@ -5,17 +5,21 @@ layout, compressor, fill value and `dimension_separator` are exactly what reader
 know; tensorstore then opens that same array and writes the chunks. It encodes (Blosc zstd)
 and stores them in its own thread pool, outside the GIL, and `write` returns at once, so
 the worker that read a block computes its digests and statistics while its chunks are
-being encoded and stored. Measured on a 512³ copy (benchmarks/analysis.md): zarr-python's
-writer spent most of the copy in Python per-chunk machinery (asyncio tasks, buffer
-wrappers, codec pipeline) around a Blosc call that is a small share of it.
+being encoded and stored. Profiled on a 512³ copy (benchmarks/analysis.md): about half of
+the copy's busy samples were zarr-python's writer, mostly Python per-chunk machinery (its
+asyncio codec pipeline, a fill-value comparison of every chunk, store writes) around the
+Blosc call.
 
 Same guarantees as zarr-python's writer: the commit of every chunk is awaited before a
 block counts as copied, and a chunk that cannot be written fails the copy (tensorstore
 raises). On a local root each chunk file is written beside its key (`<key>.__lock`) and
 renamed into place (tensorstore's file driver, seen with strace; zarr-python's LocalStore
-does the same with its own temporary name), so a chunk file is never half-written; on S3 each chunk is one PUT, visible only complete. Chunks equal to the fill
-value are not stored by either writer (zarr-python's `write_empty_chunks=False`,
-tensorstore's `store_data_equal_to_fill_value=False`): readers see the fill value.
+does the same with its own temporary name), so a chunk file is never half-written; on S3
+each chunk is one PUT, visible only complete. The crop's store itself is staged as before:
+a new directory named by its content, which no manifest points to until the copy has
+finished and been digested. Chunks equal to the fill value are not stored by either writer
+(zarr-python's `write_empty_chunks=False`, tensorstore's
+`store_data_equal_to_fill_value=False`): readers see the fill value.
 
 Where tensorstore writes: local directories (`file` driver) and `s3://` (credentials from
 the standard AWS chain, `AWS_ENDPOINT_URL` honoured as s3fs does). Other roots keep
