@@ -1,5 +1,6 @@
-"""Crop copy, new (tensorstore) against old (cloud-volume / zarr-python), and tensorstore
-reading the same region alone (the read limit on this machine).
+"""Crop copy, new (tensorstore reads and writes) against old (cloud-volume or zarr-python
+reads, zarr-python writes), and tensorstore reading the same region alone (the read limit
+on this machine).
 
 Each measurement is one process (`python -m benchmarks.crop_copy METHOD KIND URL EDGE`),
 so peak RSS is the copy's own; runs of the three methods are interleaved.
@@ -8,6 +9,7 @@ so peak RSS is the copy's own; runs of the three methods are interleaved.
 from __future__ import annotations
 
 import logging
+import os
 import statistics
 import sys
 import tempfile
@@ -20,14 +22,15 @@ import numpy as np
 from upath import UPath
 
 from benchmarks.measure import run_measured
+from em_assets.crops.chunk_writer import ZarrBlockWriter
 from em_assets.crops.copy import copy_crop
 from em_assets.crops.geometry import Box, blocks
 from em_assets.crops.ome_zarr import ImageSpec, create_image
 from em_assets.crops.resource import CropCopy
 
 METHODS = (
-    "new copy (tensorstore)",
-    "old copy (cloud-volume/zarr-python)",
+    "new copy (tensorstore read + write)",
+    "old copy (cloud-volume or zarr-python read, zarr-python write)",
     "tensorstore read alone",
 )
 MB = 1e6
@@ -76,23 +79,29 @@ def measure_once(method: str, kind: str, url: str, edge: int) -> None:
         with ThreadPoolExecutor(copier.workers) as pool:
             voxels = sum(a.size for a, _ in pool.map(level.read_counted, blocks(crop, block)))
         assert voxels == edge**3
+        seconds = time.monotonic() - started
     else:
-        read = level.read_counted if method == METHODS[0] else _old_reader(kind, url, level)
+        new = method == METHODS[0]
+        read = level.read_counted if new else _old_reader(kind, url, level)
         with tempfile.TemporaryDirectory() as scratch:
             spec = ImageSpec(
                 "bench", (edge,) * 3, level.chunk[::-1], str(level.dtype), (8.0,) * 3, (0.0,) * 3
             )
             output = create_image(UPath(scratch) / "crop.ome.zarr", spec)
+            writer = None if new else ZarrBlockWriter(output)  # None: the copy's own choice
             log = logging.getLogger("bench")
-            copy_crop(read, crop, level.chunk, block, output, log, "bench", copier.workers)
-    print(f"seconds {time.monotonic() - started:.3f}")
+            copy_crop(read, crop, level.chunk, block, output, log, "bench", copier.workers, writer)
+            seconds = time.monotonic() - started  # deleting the scratch copy is not copying
+    print(f"seconds {seconds:.3f}")
 
 
 def compare(kind: str, url: str, edge: int, env: dict[str, str], repeats: int = 3) -> dict:
     """Medians and ranges of wall time and peak RSS per method, runs interleaved."""
     runs: dict[str, list[tuple[float, int]]] = {m: [] for m in METHODS}
+    loads = []  # the machine is shared: its 1-minute load average before each run
     for _ in range(repeats):
         for method in METHODS:
+            loads.append(os.getloadavg()[0])
             measured = run_measured(
                 [sys.executable, "-m", "benchmarks.crop_copy", method, kind, url, str(edge)], env
             )
@@ -100,7 +109,7 @@ def compare(kind: str, url: str, edge: int, env: dict[str, str], repeats: int = 
                 raise RuntimeError(f"{method} failed:\n{measured.output[-3000:]}")
             seconds = float(measured.output.rsplit("seconds ", 1)[1].split()[0])
             runs[method].append((seconds, measured.peak_rss))
-    return {
+    summary: dict = {
         method: {
             "seconds": statistics.median(s for s, _ in values),
             "min": min(s for s, _ in values),
@@ -109,11 +118,15 @@ def compare(kind: str, url: str, edge: int, env: dict[str, str], repeats: int = 
         }
         for method, values in runs.items()
     }
+    summary["load"] = (min(loads), max(loads))
+    return summary
 
 
 def add_rows(results, label: str, edge: int, summary: dict) -> None:
     """Rows for one crop case, with the issue-18 targets."""
     decoded = edge**3
+    low, high = summary.pop("load")
+    results.add(label, "load average (1 min) before the runs, 2 cores", f"{low:.1f}-{high:.1f}")
     for method, row in summary.items():
         results.add(
             label, f"{method}: time (median of runs; min-max)",

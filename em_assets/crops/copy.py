@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import zarr
 
+from em_assets.crops.chunk_writer import BlockWriter, block_writer
 from em_assets.crops.geometry import Box, Vec, block_shape, blocks
 from em_assets.crops.statistics import RunningStatistics
 from em_assets.transfer.progress import Logger
@@ -112,12 +113,17 @@ def copy_blocks(
     log: Logger,
     label: str,
     workers: int = 1,
+    writer: BlockWriter | None = None,
 ) -> CopyProgress:
     """Copy `planned` blocks of `crop` into `output`, `workers` at a time.
 
     At most `workers` blocks are read at once and at most twice that are queued, so memory
-    stays a few blocks whatever the crop's size.
+    stays a few blocks whatever the crop's size. `writer` defaults to the fastest one the
+    output's store allows (`chunk_writer.block_writer`); while it encodes and stores a
+    block, the worker digests it and adds it to the statistics, and the block counts as
+    copied only once its write is committed.
     """
+    write = (writer or block_writer(output)).write
 
     def copy_one(source_box: Box) -> CopyProgress:
         data, absent = read(source_box)
@@ -125,11 +131,12 @@ def copy_blocks(
         if data.shape != expected:
             raise ValueError(f"{label}: read {data.shape} for a block of {expected} (z, y, x)")
         relative = source_box.relative_to(crop.offset)
-        output[relative.zyx_slices()] = data
+        written = write(relative, data)
         part = CopyProgress(
             blocks=1, digests=chunk_digests(data, relative, chunk), absent_chunks=absent
         )
         part.statistics.add(data)
+        written.result()
         return part
 
     total = CopyProgress()
@@ -165,11 +172,12 @@ def copy_crop(
     log: Logger,
     label: str,
     workers: int = 1,
+    writer: BlockWriter | None = None,
 ) -> CopyResult:
     """Read the whole of `crop` from the source in `block`-sized pieces into `output`."""
     started = time.monotonic()
     progress = copy_blocks(
-        read, crop, chunk, list(blocks(crop, block)), output, log, label, workers
+        read, crop, chunk, list(blocks(crop, block)), output, log, label, workers, writer
     )
     return result_of(progress, crop, str(output.dtype), time.monotonic() - started)
 

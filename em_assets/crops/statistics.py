@@ -60,16 +60,17 @@ def background_voxels(block: np.ndarray, tile: int = TILE) -> int:
 
 def _whole_tiles_background(block: np.ndarray) -> int:
     """`background_voxels` when tiles divide the block (copy blocks always are): tile
-    extremes by halving each axis three times with element-wise max/min, about ten times
-    faster than `reduceat` over the whole block (it dominated the copy's CPU time)."""
-    highs = lows = block
-    for axis in (2, 1, 0):
-        for _ in range(TILE.bit_length() - 1):
-            even = tuple(slice(0, None, 2) if a == axis else slice(None) for a in range(3))
-            odd = tuple(slice(1, None, 2) if a == axis else slice(None) for a in range(3))
-            highs = np.maximum(highs[even], highs[odd])
-            lows = np.minimum(lows[even], lows[odd])
-    highs, lows = highs.astype(np.int64), lows.astype(np.int64)
+    extremes by reducing one axis at a time over a reshaped view, z first. Each pass reads
+    contiguous runs and shrinks the data eightfold before the next, strided, one: about
+    five times faster than halving each axis x first with element-wise max/min (which was
+    itself ten times faster than `reduceat`), on 8 Mi-voxel uint8 blocks."""
+    z, y, x = (n // TILE for n in block.shape)
+    highs = block.reshape(z, TILE, y * TILE, x * TILE).max(axis=1)
+    lows = block.reshape(z, TILE, y * TILE, x * TILE).min(axis=1)
+    highs = highs.reshape(z, y, TILE, x * TILE).max(axis=2)
+    lows = lows.reshape(z, y, TILE, x * TILE).min(axis=2)
+    highs = highs.reshape(z, y, x, TILE).max(axis=3).astype(np.int64)
+    lows = lows.reshape(z, y, x, TILE).min(axis=3).astype(np.int64)
     background = (highs - lows <= FLAT_RANGE) | (highs <= EMPTY_LEVEL)
     return int(background.sum()) * TILE**3
 
