@@ -23,8 +23,8 @@ from upath import UPath
 
 from em_assets.crops.copy import stored_digest
 from em_assets.definitions import ASSETS, CHECKS, deep_verify
+from em_assets.integrity.verify import verify_files
 from em_assets.manifest.model import FileEntry, Manifest, build_manifest
-from em_assets.manifest.verify import verify_files
 from em_assets.resources import default_resources
 from em_assets.storage import fingerprint
 from em_assets.storage.root import StorageRoot

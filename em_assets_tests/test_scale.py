@@ -14,13 +14,13 @@ import zarr
 from dagster import materialize
 from upath import UPath
 
-from em_assets.crops.dataset import PartitionMismatchError, assemble, copy_partition
 from em_assets.crops.resource import CropCopy
 from em_assets.datasets import flyem_hemibrain as hemibrain_dataset
+from em_assets.datasets.crop_flow import PartitionMismatchError, assemble, copy_partition
 from em_assets.datasets.flyem_hemibrain import HemibrainConfig, flyem_hemibrain
 from em_assets.images.open import open_image
+from em_assets.integrity.verify import file_problems
 from em_assets.manifest.model import Manifest
-from em_assets.manifest.verify import file_problems
 from em_assets.report.findings import Report
 from em_assets.resources import default_resources
 from em_assets.scale_out.partitioned_crops import (

@@ -20,7 +20,7 @@ from em_assets.formats.errors import CorruptFileError
 from em_assets.formats.tiff import central_page, read_tiff_header, tiff_shape_and_dtype
 from em_assets.images.build import build_images
 from em_assets.images.file_datasets import labelled_stacks
-from em_assets.manifest.checks import stored_data_intact
+from em_assets.integrity.checks import stored_data_intact
 from em_assets.manifest.materialization import materialization, settle
 from em_assets.manifest.metadata import static_metadata
 from em_assets.manifest.model import (

@@ -8,14 +8,14 @@ from dagster import (
 )
 from pydantic import Field
 
-from em_assets.crops import pipeline
+from em_assets.crops import steps
 from em_assets.crops.alignment import label_checks
-from em_assets.crops.dataset import CropDataset, CropSource, crop_checks, materialize_crop
 from em_assets.crops.label_sources import open_precomputed_label
 from em_assets.crops.labels import check_alignable
 from em_assets.crops.neuroglancer import layer_source
 from em_assets.crops.precomputed import open_precomputed
 from em_assets.crops.resource import CropCopy
+from em_assets.datasets.crop_flow import CropDataset, CropSource, crop_checks, materialize_crop
 from em_assets.manifest.metadata import static_metadata
 from em_assets.manifest.model import DatasetFacts, version_digest
 from em_assets.manifest.thumbnail import recorded_thumbnail
@@ -109,7 +109,7 @@ def open_source(hemibrain: HemibrainVolume, config: HemibrainConfig) -> CropSour
         )
     level = levels[config.mip]
     size = (config.crop_size,) * 3
-    pipeline.check_crop_fits(level, size, "crop_size")
+    steps.check_crop_fits(level, size, "crop_size")
     info_url = f"{cloudpath.removeprefix('precomputed://')}/info"
     unknown = sorted(set(config.labels) - set(LABEL_LAYERS))
     if unknown:

@@ -34,7 +34,7 @@ from em_assets.formats.tiff import (
 )
 from em_assets.images.build import build_images
 from em_assets.images.file_datasets import tiff_stack
-from em_assets.manifest.checks import agrees_with_documentation, readable_by, stored_data_intact
+from em_assets.integrity.checks import agrees_with_documentation, readable_by, stored_data_intact
 from em_assets.manifest.materialization import materialization, settle
 from em_assets.manifest.metadata import static_metadata
 from em_assets.manifest.model import DatasetFacts, Manifest, build_manifest

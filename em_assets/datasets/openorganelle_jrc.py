@@ -9,14 +9,14 @@ from dagster import (
 )
 from pydantic import Field
 
-from em_assets.crops import pipeline
+from em_assets.crops import steps
 from em_assets.crops.alignment import label_checks
-from em_assets.crops.dataset import CropDataset, CropSource, crop_checks, materialize_crop
 from em_assets.crops.groundtruth import GROUNDTRUTH, open_groundtruth, placement_around
 from em_assets.crops.labels import check_alignable
 from em_assets.crops.neuroglancer import layer_source
 from em_assets.crops.resource import CropCopy
 from em_assets.crops.zarr_source import ZarrLevel, open_multiscale
+from em_assets.datasets.crop_flow import CropDataset, CropSource, crop_checks, materialize_crop
 from em_assets.manifest.metadata import static_metadata
 from em_assets.manifest.model import DatasetFacts, version_digest
 from em_assets.manifest.thumbnail import recorded_thumbnail
@@ -117,7 +117,7 @@ def open_source(openorganelle: OpenOrganelleStore, config: OpenOrganelleConfig) 
         placing = {"shape": f"{where} multiscales extent", "crop": placement.description}
     else:
         size = (config.crop_size,) * 3
-        pipeline.check_crop_fits(level, size, "crop_size")
+        steps.check_crop_fits(level, size, "crop_size")
     return CropSource(
         level=level,
         levels=list(levels),

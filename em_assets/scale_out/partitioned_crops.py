@@ -15,10 +15,10 @@ from dagster import (
     asset,
 )
 
-from em_assets.crops.dataset import assemble, copy_partition
 from em_assets.crops.resource import CropCopy
 from em_assets.datasets import flyem_hemibrain as hemibrain_dataset
 from em_assets.datasets import openorganelle_jrc as openorganelle_dataset
+from em_assets.datasets.crop_flow import assemble, copy_partition
 from em_assets.datasets.flyem_hemibrain import HemibrainConfig
 from em_assets.datasets.openorganelle_jrc import OpenOrganelleConfig
 from em_assets.refresh.freshness import DATASET_FRESHNESS
