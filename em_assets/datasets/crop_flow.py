@@ -48,7 +48,7 @@ from em_assets.manifest.model import (
     Manifest,
     build_manifest,
 )
-from em_assets.refresh.verification import deep_requested
+from em_assets.refresh.verification import VerifiedConfig, deep_requested
 from em_assets.storage.root import StorageRoot
 from em_assets.transfer.progress import Logger
 
@@ -81,6 +81,10 @@ class CropDataset:
     facts: DatasetFacts
     open: Callable[..., CropSource]
     """(source resource, run config) -> CropSource; validates the request first."""
+    config: type[VerifiedConfig]
+    """The run config of the crop (every step of a partitioned crop gets the same)."""
+    source_key: str
+    """The resource key of the source volume `open` takes."""
 
 
 class PartitionMismatchError(RuntimeError):

@@ -29,6 +29,7 @@ from upath import UPath
 
 from em_assets.datasets import downloads
 from em_assets.datasets.downloads import RemoteFile
+from em_assets.datasets.spec import DatasetSpec
 from em_assets.formats.autoindex import parse_listing
 from em_assets.formats.dm3 import (
     SLICE_THICKNESS_TAG,
@@ -44,8 +45,9 @@ from em_assets.manifest.metadata import static_metadata
 from em_assets.manifest.model import DatasetFacts, Manifest, build_manifest
 from em_assets.manifest.thumbnail import thumbnail_metadata
 from em_assets.refresh.freshness import DATASET_FRESHNESS
+from em_assets.refresh.probe import SourceAccess
 from em_assets.refresh.verification import VerifiedConfig, deep_requested
-from em_assets.settings import ASSET_GROUP, EBI_FILES_URL, EBI_POOL
+from em_assets.settings import ASSET_GROUP, EBI_FILES_URL, EBI_POOL, EMPIAR_API_URL
 from em_assets.sources import EbiFiles, EmpiarApi
 from em_assets.storage.root import StorageRoot, child_path
 from em_assets.transfer.client import HttpClient, RemoteVersion
@@ -213,16 +215,12 @@ def probe(
     )  # fmt: skip
 
 
-def current_version(
-    client: HttpClient,
-    empiar: EmpiarApi,
-    ebi: EbiFiles,
-    storage: StorageRoot,
-    run_config: dict[str, Any],
-    log: Logger,
-) -> str:
+def current_version(source: SourceAccess, run_config: dict[str, Any]) -> str:
     """The source's version as the asset would record it with `run_config`."""
-    return probe(client, empiar, ebi, storage, EmpiarConfig(**run_config).max_files, log).version
+    return probe(
+        source.client, source.resource("empiar"), source.resource("ebi"), source.storage,
+        EmpiarConfig(**run_config).max_files, source.log,
+    ).version  # fmt: skip
 
 
 def _thickness_problems(headers: dict[str, Dm3Header], z_nm: float) -> list[str]:
@@ -444,3 +442,16 @@ def empiar_voxel_size_documented(empiar_11759: Manifest) -> AssetCheckResult:
     return agrees_with_documentation(
         empiar_11759.voxel_size_nm, empiar_11759.voxel_size_source, FACTS
     )
+
+
+SPEC = DatasetSpec(
+    name=ASSET_NAME,
+    asset=empiar_11759,
+    intact_check=empiar_files_intact,
+    other_checks=[empiar_voxel_size_documented],
+    current_version=current_version,
+    resources={
+        "empiar": lambda: EmpiarApi(base_url=EMPIAR_API_URL.source()),
+        "ebi": lambda: EbiFiles(base_url=EBI_FILES_URL.source()),
+    },
+)

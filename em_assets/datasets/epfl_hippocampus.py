@@ -16,6 +16,7 @@ from upath import UPath
 
 from em_assets.datasets import downloads
 from em_assets.datasets.downloads import RemoteFile
+from em_assets.datasets.spec import DatasetSpec
 from em_assets.formats.errors import CorruptFileError
 from em_assets.formats.tiff import central_page, read_tiff_header, tiff_shape_and_dtype
 from em_assets.images.build import build_images
@@ -31,11 +32,11 @@ from em_assets.manifest.model import (
 )
 from em_assets.manifest.thumbnail import thumbnail_metadata
 from em_assets.refresh.freshness import DATASET_FRESHNESS
+from em_assets.refresh.probe import SourceAccess
 from em_assets.refresh.verification import VerifiedConfig, deep_requested
 from em_assets.settings import ASSET_GROUP, EPFL_POOL, EPFL_URL
 from em_assets.sources import EpflServer
 from em_assets.storage.root import StorageRoot, child_path
-from em_assets.transfer.client import HttpClient
 from em_assets.transfer.content import TIFF
 from em_assets.transfer.resource import HttpTransfer
 
@@ -173,14 +174,10 @@ def remote_files(epfl: EpflServer, storage: StorageRoot, names: list[str]) -> li
     ]
 
 
-def current_version(
-    client: HttpClient, epfl: EpflServer, storage: StorageRoot, run_config: dict[str, Any]
-) -> str:
+def current_version(source: SourceAccess, run_config: dict[str, Any]) -> str:
     """The source's version as the asset would record it with `run_config`."""
-    names = EpflConfig(**run_config).files
-    return downloads.source_version(
-        downloads.probe_files(client, remote_files(epfl, storage, names))
-    )
+    files = remote_files(source.resource("epfl"), source.storage, EpflConfig(**run_config).files)
+    return downloads.source_version(downloads.probe_files(source.client, files))
 
 
 @asset_check(
@@ -209,3 +206,12 @@ def uint8_stack_problems(path: UPath, entry: FileEntry) -> list[str]:
     if entry.shape and header.pages != entry.shape[0]:
         problems.append(f"{entry.path}: {header.pages} pages, manifest says {entry.shape[0]}")
     return problems
+
+
+SPEC = DatasetSpec(
+    name=ASSET_NAME,
+    asset=epfl_hippocampus,
+    intact_check=epfl_files_intact,
+    current_version=current_version,
+    resources={"epfl": lambda: EpflServer(base_url=EPFL_URL.source())},
+)

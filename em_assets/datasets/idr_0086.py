@@ -25,6 +25,7 @@ from upath import UPath
 
 from em_assets.datasets import downloads
 from em_assets.datasets.downloads import RemoteFile
+from em_assets.datasets.spec import DatasetSpec
 from em_assets.formats.tiff import (
     TiffCalibration,
     central_page,
@@ -40,8 +41,9 @@ from em_assets.manifest.metadata import static_metadata
 from em_assets.manifest.model import DatasetFacts, Manifest, build_manifest
 from em_assets.manifest.thumbnail import thumbnail_metadata
 from em_assets.refresh.freshness import DATASET_FRESHNESS
+from em_assets.refresh.probe import SourceAccess
 from em_assets.refresh.verification import VerifiedConfig, deep_requested
-from em_assets.settings import ASSET_GROUP, EBI_FILES_URL, EBI_POOL
+from em_assets.settings import ASSET_GROUP, EBI_FILES_URL, EBI_POOL, IDR_URL
 from em_assets.sources import EbiFiles, IdrApi
 from em_assets.storage.root import StorageRoot, child_path
 from em_assets.transfer.client import HttpClient, RemoteVersion
@@ -291,8 +293,11 @@ def probe(
     return image_url, image_data, downloads.probe_files(client, remote_files(ebi, storage))
 
 
-def current_version(client: HttpClient, ebi: EbiFiles, idr: IdrApi, storage: StorageRoot) -> str:
-    _, image_data, remotes = probe(client, ebi, idr, storage)
+def current_version(source: SourceAccess, run_config: dict[str, Any]) -> str:
+    """The source's version as the asset would record it (the files are fixed)."""
+    _, image_data, remotes = probe(
+        source.client, source.resource("ebi"), source.resource("idr"), source.storage
+    )
     return downloads.source_version(remotes, image_data)
 
 
@@ -315,3 +320,16 @@ def idr_files_intact(
 )
 def idr_voxel_size_documented(idr_0086: Manifest) -> AssetCheckResult:
     return agrees_with_documentation(idr_0086.voxel_size_nm, idr_0086.voxel_size_source, FACTS)
+
+
+SPEC = DatasetSpec(
+    name=ASSET_NAME,
+    asset=idr_0086,
+    intact_check=idr_files_intact,
+    other_checks=[idr_voxel_size_documented],
+    current_version=current_version,
+    resources={
+        "ebi": lambda: EbiFiles(base_url=EBI_FILES_URL.source()),
+        "idr": lambda: IdrApi(base_url=IDR_URL.source()),
+    },
+)
