@@ -76,3 +76,11 @@ def test_package_cycles_are_only_the_known_one():
     edges = package_imports()
     cycles = sorted({tuple(sorted(pair)) for pair in edges if (pair[1], pair[0]) in edges})
     assert cycles == [("storage", "transfer")], {c: edges[c] for c in cycles}
+
+
+def test_readme_table_lists_the_registry(pytestconfig):
+    """The README's front table names exactly the registered datasets and the report."""
+    readme = (pytestconfig.rootpath / "README.md").read_text()
+    table = readme[readme.index("| asset | source |") :].split("\n\n", 1)[0]
+    rows = [line.split("|")[1].strip().strip("`") for line in table.splitlines()[2:]]
+    assert sorted(rows) == sorted([*(spec.name for spec in DATASETS), "consolidated_report"])
