@@ -19,7 +19,12 @@ SHARED_KEYS = ("io_manager", REPORT_INPUTS, "storage", "http", "crop_copy")
 def default_resources(datasets: Sequence[DatasetSpec] = DATASETS) -> dict[str, Any]:
     """Resources reading `EM_*` variables (see `settings`), defaulting to the public sources.
     Datasets reading the same service declare the same key; it is built once."""
-    storage = StorageRoot(root=ASSETS_ROOT.source(), lease_wait_s=LEASE_WAIT.int_source())
+    storage = StorageRoot(
+        root=ASSETS_ROOT.source(),
+        # An EnvVar is resolved by Dagster when the resource is initialised; the field's
+        # declared type is the resolved int.
+        lease_wait_s=LEASE_WAIT.int_source(),  # type: ignore[arg-type]
+    )
     resources: dict[str, Any] = {
         "io_manager": JsonIOManagerFactory(storage=storage),
         REPORT_INPUTS: JsonIOManagerFactory(storage=storage, missing_ok=True),

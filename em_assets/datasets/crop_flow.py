@@ -1,4 +1,5 @@
-"""The crop datasets' shared flow: open the source, reuse or place and copy, describe.
+"""The crop flow, shared by every crop dataset: open the source, reuse or place and copy,
+then the manifest and its materialization.
 
 A crop dataset module supplies only what is its own: how to open its source (and what
 that source says about itself) and its documented facts. Everything else, single step or
@@ -135,7 +136,7 @@ def materialize_crop(
         source.labels, source.level, outcome.placement.box, outcome.store, root, copier, log,
         dataset.name,
     )  # fmt: skip
-    return describe(dataset, source, outcome, storage, previous, labels)
+    return crop_materialization(dataset, source, outcome, storage, previous, labels)
 
 
 def reusable_crop(
@@ -178,7 +179,7 @@ def place(source: CropSource, log: Logger) -> Placement:
     return steps.place(source.level, source.levels, source.size, source.seed, log)
 
 
-def describe(
+def crop_materialization(
     dataset: CropDataset,
     source: CropSource,
     outcome: steps.CropOutcome,
@@ -186,7 +187,8 @@ def describe(
     previous: Manifest | None,
     labels: tuple[list[LabelInfo], list[FileEntry]] | None = None,
 ) -> MaterializeResult:
-    """The manifest of a written crop; `labels` are the (infos, file entries) stored with it."""
+    """The manifest of a written crop as a materialization; `labels` are the (infos, file
+    entries) stored with it."""
     root = storage.base()
     facts = dataset.facts
     manifest = build_manifest(
@@ -356,7 +358,7 @@ def assemble(
     labels = copy_labels(
         source.labels, source.level, box, store, storage.base(), copier, log, dataset.name
     )
-    return describe(
+    return crop_materialization(
         dataset, source, outcome, storage, storage.stored_manifest(dataset.name), labels
     )
 

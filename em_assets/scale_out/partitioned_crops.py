@@ -7,6 +7,9 @@ then merges the shares into the manifest the single-step asset would have writte
 Give both assets the same run config.
 """
 
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 from dagster import (
     AssetExecutionContext,
     AssetIn,
@@ -18,8 +21,11 @@ from dagster import (
 
 from em_assets.datasets.crop_flow import assemble, copy_partition
 from em_assets.datasets.spec import DatasetSpec
+from em_assets.refresh.verification import VerifiedConfig
 from em_assets.settings import CROP_PARTITIONS, ConfigurationError
 from em_assets.storage.root import StorageRoot
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def block_partitions() -> StaticPartitionsDefinition:
@@ -47,7 +53,24 @@ def partitioned_crop(dataset: DatasetSpec) -> list[AssetsDefinition]:
     pool = dataset.asset.op.pool
     resource_keys = {"storage", "crop_copy", crop.source_key}
 
-    @asset(
+    def blocks(context: AssetExecutionContext, config: VerifiedConfig) -> dict:
+        resources = context.resources
+        source = crop.open(getattr(resources, crop.source_key), config)
+        return copy_partition(
+            crop, source, resources.storage, resources.crop_copy,
+            int(context.partition_key), SHARES, context.log,
+        )  # fmt: skip
+
+    def assembled(
+        context: AssetExecutionContext, config: VerifiedConfig, shares: dict
+    ) -> MaterializeResult:
+        resources = context.resources
+        storage: StorageRoot = resources.storage
+        source = crop.open(getattr(resources, crop.source_key), config)
+        with storage.lease(crop.name, context.run.run_id, context.log):
+            return assemble(crop, source, shares, storage, resources.crop_copy, context.log)
+
+    blocks_asset = asset(
         name=f"{dataset.name}_blocks",
         partitions_def=PARTITIONS,
         group_name=single.group_name,
@@ -56,16 +79,8 @@ def partitioned_crop(dataset: DatasetSpec) -> list[AssetsDefinition]:
         pool=pool,
         required_resource_keys=resource_keys,
         description=f"One share of the {dataset.name} crop's blocks, copied into the shared store.",
-    )
-    def blocks(context: AssetExecutionContext, config: crop.config) -> dict:  # type: ignore[valid-type]  # the dataset's config class, chosen at definition time
-        resources = context.resources
-        source = crop.open(getattr(resources, crop.source_key), config)
-        return copy_partition(
-            crop, source, resources.storage, resources.crop_copy,
-            int(context.partition_key), SHARES, context.log,
-        )  # fmt: skip
-
-    @asset(
+    )(_with_config(blocks, crop.config))
+    assembled_asset = asset(
         name=dataset.name,
         ins={"shares": AssetIn(f"{dataset.name}_blocks")},
         group_name=single.group_name,
@@ -76,16 +91,12 @@ def partitioned_crop(dataset: DatasetSpec) -> list[AssetsDefinition]:
         metadata=single.metadata,
         required_resource_keys=resource_keys,
         description=f"The {dataset.name} crop assembled from its block partitions; its manifest.",
-    )
-    def assembled(
-        context: AssetExecutionContext,
-        config: crop.config,  # type: ignore[valid-type]  # as above
-        shares: dict,
-    ) -> MaterializeResult:
-        resources = context.resources
-        storage: StorageRoot = resources.storage
-        source = crop.open(getattr(resources, crop.source_key), config)
-        with storage.lease(crop.name, context.run.run_id, context.log):
-            return assemble(crop, source, shares, storage, resources.crop_copy, context.log)
+    )(_with_config(assembled, crop.config))
+    return [blocks_asset, assembled_asset]
 
-    return [blocks, assembled]
+
+def _with_config(function: F, config: type[VerifiedConfig]) -> F:
+    """`function` with its `config` annotated as the dataset's own config class, from which
+    Dagster reads the run config schema (the class is known only once the spec is)."""
+    function.__annotations__["config"] = config
+    return function
