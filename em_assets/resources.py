@@ -21,9 +21,7 @@ def default_resources(datasets: Sequence[DatasetSpec] = DATASETS) -> dict[str, A
     Datasets reading the same service declare the same key; it is built once."""
     storage = StorageRoot(
         root=ASSETS_ROOT.source(),
-        # An EnvVar is resolved by Dagster when the resource is initialised; the field's
-        # declared type is the resolved int.
-        lease_wait_s=LEASE_WAIT.int_source(),  # type: ignore[arg-type]
+        lease_wait_s=LEASE_WAIT.int_source(),  # type: ignore[arg-type]  # an EnvVar, resolved by Dagster
     )
     resources: dict[str, Any] = {
         "io_manager": JsonIOManagerFactory(storage=storage),
