@@ -60,6 +60,7 @@ from em_assets.transfer.content import DM3
 from em_assets.transfer.errors import UnexpectedContentError
 from em_assets.transfer.progress import Logger
 from em_assets.transfer.resource import HttpTransfer
+from em_assets.transfer.retry import Attempts, TryAgain
 
 ASSET_NAME = "empiar_11759"
 ACCESSION = "EMPIAR-11759"
@@ -148,27 +149,27 @@ def section_thickness_nm(text: str) -> tuple[float, str] | None:
 def _list_slices(
     client: HttpClient, url: str, expected: int, log: Logger
 ) -> tuple[list[str], list[str]]:
-    """DM3 names in the listing, listing again (bounded) while fewer than the API's count.
+    """DM3 names in the listing, listing again while fewer than the API's count.
 
     EBI's front end is load-balanced and one backend was seen omitting a file that still
-    downloads, so a short listing is retried rather than trusted.
+    downloads, so a short listing is retried rather than trusted: through the client's one
+    retry loop (its backoff, budget and log lines), at most `LISTING_ATTEMPTS` listings,
+    after which a still-short listing is kept and flagged by the WARN check.
     """
+    seen: set[str] = set()
     refused: list[str] = []
-    files: list[str] = []
-    for attempt in range(1, LISTING_ATTEMPTS + 1):
+
+    def attempt(attempts: Attempts) -> None:
         listing = parse_listing(client.fetch_text(url, what=f"{ACCESSION} listing"), ".dm3")
-        refused = listing.refused
-        files = sorted(set(files) | set(listing.files))
-        if len(files) >= expected:
-            break
-        log.warning(
-            f"{ACCESSION} listing names {len(files)} DM3 files, the API says {expected}; "
-            f"listing again ({attempt} of {LISTING_ATTEMPTS})"
-        )
-        client.sleep(client.policy.delay(attempt, None, client.rng))
+        refused[:] = listing.refused
+        seen.update(listing.files)
+        if len(seen) < expected and attempts.total < LISTING_ATTEMPTS and attempts.can_retry:
+            raise TryAgain(f"the listing names {len(seen)} DM3 files, the API says {expected}")
+
+    client.retrying(url, f"{ACCESSION} listing", attempt)
     for href in refused:
         log.warning(f"{ACCESSION} listing entry {href!r} is not a plain file name here; refused")
-    return files, refused
+    return sorted(seen), refused
 
 
 @dataclass(frozen=True)
