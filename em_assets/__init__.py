@@ -1,4 +1,4 @@
-"""em_assets: five public electron-microscopy datasets as Dagster assets.
+"""em_assets: public electron-microscopy datasets as Dagster assets.
 
 `dagster ... -m em_assets` and `-m em_assets.definitions` load the same definitions.
 Both names below are loaded on first use (PEP 562), so a script that only reads images

@@ -1,59 +1,36 @@
-"""Assembles the project for Dagster: assets, checks and the resources they are wired to."""
+"""Assembles the project for Dagster from the registry: every dataset's asset and checks,
+the report over all of them, the refreshes watching them, and the resources they use."""
+
+from collections.abc import Sequence
 
 from dagster import Definitions
 
-from em_assets.datasets import (
-    empiar_11759,
-    epfl_hippocampus,
-    flyem_hemibrain,
-    idr_0086,
-    openorganelle_jrc,
-)
+from em_assets.datasets.registry import DATASETS
+from em_assets.datasets.spec import DatasetSpec
 from em_assets.execution import in_process_or_multiprocess
 from em_assets.refresh.deep_verify import build_deep_verify
 from em_assets.refresh.schedule import build_refresh_schedule
-from em_assets.refresh.source_check import source_check
-from em_assets.report import asset as report
+from em_assets.refresh.source_check import build_source_check
+from em_assets.report.asset import build_consolidated_report
 from em_assets.resources import default_resources
 
-ASSETS = [
-    epfl_hippocampus.epfl_hippocampus,
-    flyem_hemibrain.flyem_hemibrain,
-    empiar_11759.empiar_11759,
-    idr_0086.idr_0086,
-    openorganelle_jrc.openorganelle_jrc,
-    report.consolidated_report,
-]
-CHECKS = [
-    epfl_hippocampus.epfl_files_intact,
-    flyem_hemibrain.hemibrain_crop_intact,
-    flyem_hemibrain.hemibrain_voxel_size_documented,
-    flyem_hemibrain.hemibrain_labels_aligned,
-    flyem_hemibrain.hemibrain_crop_mostly_background,
-    empiar_11759.empiar_files_intact,
-    empiar_11759.empiar_voxel_size_documented,
-    idr_0086.idr_files_intact,
-    idr_0086.idr_voxel_size_documented,
-    openorganelle_jrc.openorganelle_crop_intact,
-    openorganelle_jrc.openorganelle_voxel_size_documented,
-    openorganelle_jrc.openorganelle_labels_aligned,
-    openorganelle_jrc.openorganelle_crop_mostly_background,
-]
-INTACT_CHECKS = [
-    epfl_hippocampus.epfl_files_intact,
-    flyem_hemibrain.hemibrain_crop_intact,
-    empiar_11759.empiar_files_intact,
-    idr_0086.idr_files_intact,
-    openorganelle_jrc.openorganelle_crop_intact,
-]
-deep_verify, deep_verify_schedule = build_deep_verify(INTACT_CHECKS)
 
-defs = Definitions(
-    assets=ASSETS,
-    asset_checks=CHECKS,
-    executor=in_process_or_multiprocess,
-    jobs=[deep_verify],
-    schedules=[build_refresh_schedule(), deep_verify_schedule],
-    sensors=[source_check],
-    resources=default_resources(),
-)
+def build_definitions(datasets: Sequence[DatasetSpec] = DATASETS) -> Definitions:
+    """The project over `datasets` (the registry's, or another list: a test's extra dataset,
+    a trimmed deployment); everything below iterates them."""
+    names = [spec.name for spec in datasets]
+    deep_verify, deep_verify_schedule = build_deep_verify([s.intact_check for s in datasets])
+    return Definitions(
+        assets=[*(spec.asset for spec in datasets), build_consolidated_report(names)],
+        asset_checks=[check for spec in datasets for check in spec.checks],
+        executor=in_process_or_multiprocess,
+        jobs=[deep_verify],
+        schedules=[build_refresh_schedule(names), deep_verify_schedule],
+        sensors=[build_source_check(datasets)],
+        resources=default_resources(datasets),
+    )
+
+
+defs = build_definitions()
+ASSETS = list(defs.assets or [])
+CHECKS = list(defs.asset_checks or [])

@@ -141,7 +141,7 @@ def require_http_url(value: str, variable: str) -> str:
 
 
 ASSET_GROUP = "em_datasets"
-"""The one group holding the five datasets and the report, so the UI shows them together."""
+"""The one group holding the datasets and the report, so the UI shows them together."""
 
 # Dagster pools, one per source host: an instance limit on a pool caps how many steps (and
 # so transfers) run against that host at once, across runs. EBI serves EMPIAR and IDR.

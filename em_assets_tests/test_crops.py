@@ -13,8 +13,6 @@ from upath import UPath
 
 from em_assets.crops.copy import CopyResult, copy_crop, stored_digest
 from em_assets.crops.geometry import Box, block_shape, blocks
-from em_assets.crops.pipeline import MAX_COPIES, CropOutcome, place_and_copy
-from em_assets.crops.pipeline import background_of as pipeline_background
 from em_assets.crops.placement import (
     AFTER_COPY,
     CandidateSearch,
@@ -27,6 +25,8 @@ from em_assets.crops.statistics import (
     background_voxels,
     coarse_background_fraction,
 )
+from em_assets.crops.steps import MAX_COPIES, CropOutcome, place_and_copy
+from em_assets.crops.steps import background_of as pipeline_background
 from em_assets.crops.volume import corresponding_box, probe_level
 from em_assets_tests.replicas.precomputed import EDGE
 

@@ -21,8 +21,8 @@ from dagster import DagsterEventType, DagsterInstance, materialize
 from upath import UPath
 
 from em_assets.definitions import ASSETS
+from em_assets.integrity.verify import file_problems
 from em_assets.manifest.model import Manifest
-from em_assets.manifest.verify import file_problems
 from em_assets.report.findings import Report
 from em_assets.resources import default_resources
 from em_assets_tests.conftest import SMALL_CROPS

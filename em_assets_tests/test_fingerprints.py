@@ -18,13 +18,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import zarr
-from dagster import DagsterInstance, Definitions, materialize
+from dagster import DagsterInstance, materialize
 from upath import UPath
 
 from em_assets.crops.copy import stored_digest
-from em_assets.definitions import ASSETS, CHECKS, deep_verify
+from em_assets.definitions import build_definitions
+from em_assets.integrity.verify import verify_files
 from em_assets.manifest.model import FileEntry, Manifest, build_manifest
-from em_assets.manifest.verify import verify_files
 from em_assets.resources import default_resources
 from em_assets.storage import fingerprint
 from em_assets.storage.root import StorageRoot
@@ -352,9 +352,7 @@ def test_deep_verify_job_catches_rot_that_the_fingerprint_cannot_see(epfl_replic
     )
     assert quick.problems == [] and quick.read == 0
     # ... and the monthly deep verification is what catches it, as a failed asset check.
-    wired = Definitions(
-        assets=ASSETS, asset_checks=CHECKS, jobs=[deep_verify], resources=default_resources()
-    )  # resources read now, with EM_* pointing at this test's root and replica
+    wired = build_definitions()  # resources read now, with EM_* at this test's root and replica
     job = wired.resolve_job_def("deep_verify")
     deep = job.execute_in_process(instance=DagsterInstance.ephemeral(), raise_on_error=False)
     evaluations = {e.check_name: e for e in deep.get_asset_check_evaluations()}

@@ -14,7 +14,6 @@ from dagster import (
 from em_assets.definitions import ASSETS, CHECKS, defs
 from em_assets.refresh.run_config import refresh_run_config
 from em_assets.refresh.schedule import build_refresh_schedule
-from em_assets.refresh.source_check import source_check
 from em_assets.resources import default_resources
 from em_assets.settings import ConfigurationError
 from em_assets.storage.root import StorageRoot
@@ -30,7 +29,9 @@ DATA_VERSION_TAG = "dagster/data_version"
 
 def refresh(storage_root, first: bool = False):
     """A full run, as the schedule launches it (after the first, with the stored config)."""
-    config = SMALL_CROPS if first else refresh_run_config(StorageRoot(root=str(storage_root)))
+    config = (
+        SMALL_CROPS if first else refresh_run_config(StorageRoot(root=str(storage_root)), DATASETS)
+    )
     return materialize(
         [*ASSETS, *CHECKS],
         resources=default_resources(),
@@ -160,10 +161,10 @@ def test_schedule_targets_the_six_assets():
 
 def test_schedule_cron_comes_from_the_environment(monkeypatch):
     monkeypatch.setenv("EM_REFRESH_CRON", "30 2 * * *")
-    assert build_refresh_schedule().cron_schedule == "30 2 * * *"
+    assert build_refresh_schedule(DATASETS).cron_schedule == "30 2 * * *"
     monkeypatch.setenv("EM_REFRESH_CRON", "every monday")
     with pytest.raises(ConfigurationError, match="EM_REFRESH_CRON='every monday'"):
-        build_refresh_schedule()
+        build_refresh_schedule(DATASETS)
 
 
 def test_source_check_reports_versions_and_launches_only_what_changed(all_sources):
@@ -172,9 +173,9 @@ def test_source_check_reports_versions_and_launches_only_what_changed(all_source
 
     def check():
         with build_sensor_context(
-            instance=DagsterInstance.ephemeral(), resources=resources
+            instance=DagsterInstance.ephemeral(), resources=resources, definitions=defs
         ) as context:
-            result = source_check(context)
+            result = defs.resolve_sensor_def("source_check").evaluate_tick(context)
         versions = {
             e.asset_key.to_user_string(): e.metadata["source_version"].value
             for e in result.asset_events

@@ -14,20 +14,16 @@ import zarr
 from dagster import materialize
 from upath import UPath
 
-from em_assets.crops.dataset import PartitionMismatchError, assemble, copy_partition
 from em_assets.crops.resource import CropCopy
 from em_assets.datasets import flyem_hemibrain as hemibrain_dataset
+from em_assets.datasets.crop_flow import PartitionMismatchError, assemble, copy_partition
 from em_assets.datasets.flyem_hemibrain import HemibrainConfig, flyem_hemibrain
 from em_assets.images.open import open_image
+from em_assets.integrity.verify import file_problems
 from em_assets.manifest.model import Manifest
-from em_assets.manifest.verify import file_problems
 from em_assets.report.findings import Report
 from em_assets.resources import default_resources
-from em_assets.scale_out.partitioned_crops import (
-    PARTITIONS,
-    flyem_hemibrain_assembled,
-    flyem_hemibrain_blocks,
-)
+from em_assets.scale_out.partitioned_crops import PARTITIONS, partitioned_crop
 from em_assets.sources import HemibrainVolume
 from em_assets.storage.root import StorageRoot
 from em_assets_tests.conftest import SMALL_CROPS
@@ -164,6 +160,7 @@ def test_partitioned_crop_on_s3_equals_the_single_step_crop(
     assert single.success
 
     monkeypatch.setenv("EM_ASSETS_ROOT", "s3://em-crops/parts")
+    flyem_hemibrain_blocks, flyem_hemibrain_assembled = partitioned_crop(hemibrain_dataset.SPEC)
     keys = PARTITIONS.get_partition_keys()
     for key in keys:
         part = materialize(

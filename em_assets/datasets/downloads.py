@@ -1,4 +1,4 @@
-"""What the three file datasets (EPFL, EMPIAR, IDR) share: probing, downloading, describing.
+"""The mechanics under the file-set flow (`file_set_flow`): probing, downloading, describing.
 
 The probe (a HEAD per file) is the cheap part: it gives the source's version, which the
 asset records and the source check compares, and it is handed to the engine so a file that

@@ -11,7 +11,6 @@ import json
 import math
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from dagster import (
@@ -29,6 +28,17 @@ from upath import UPath
 
 from em_assets.datasets import downloads
 from em_assets.datasets.downloads import RemoteFile
+from em_assets.datasets.file_set_flow import (
+    Description,
+    FileSetDataset,
+    FileSetProbe,
+    Header,
+    ProbeRequest,
+    Stored,
+    current_version,
+    materialize_file_set,
+)
+from em_assets.datasets.spec import DatasetSpec
 from em_assets.formats.autoindex import parse_listing
 from em_assets.formats.dm3 import (
     SLICE_THICKNESS_TAG,
@@ -36,23 +46,21 @@ from em_assets.formats.dm3 import (
     read_dm3_header,
     read_dm3_image,
 )
-from em_assets.images.build import build_images
 from em_assets.images.file_datasets import slice_stack
-from em_assets.manifest.checks import agrees_with_documentation, readable_by, stored_data_intact
-from em_assets.manifest.materialization import materialization, settle
+from em_assets.integrity.checks import agrees_with_documentation, readable_by, stored_data_intact
 from em_assets.manifest.metadata import static_metadata
-from em_assets.manifest.model import DatasetFacts, Manifest, build_manifest
-from em_assets.manifest.thumbnail import thumbnail_metadata
+from em_assets.manifest.model import DatasetFacts, Manifest
 from em_assets.refresh.freshness import DATASET_FRESHNESS
 from em_assets.refresh.verification import VerifiedConfig, deep_requested
-from em_assets.settings import ASSET_GROUP, EBI_FILES_URL, EBI_POOL
+from em_assets.settings import ASSET_GROUP, EBI_FILES_URL, EBI_POOL, EMPIAR_API_URL
 from em_assets.sources import EbiFiles, EmpiarApi
 from em_assets.storage.root import StorageRoot, child_path
-from em_assets.transfer.client import HttpClient, RemoteVersion
+from em_assets.transfer.client import HttpClient
 from em_assets.transfer.content import DM3
 from em_assets.transfer.errors import UnexpectedContentError
 from em_assets.transfer.progress import Logger
 from em_assets.transfer.resource import HttpTransfer
+from em_assets.transfer.retry import Attempts, TryAgain
 
 ASSET_NAME = "empiar_11759"
 ACCESSION = "EMPIAR-11759"
@@ -141,32 +149,32 @@ def section_thickness_nm(text: str) -> tuple[float, str] | None:
 def _list_slices(
     client: HttpClient, url: str, expected: int, log: Logger
 ) -> tuple[list[str], list[str]]:
-    """DM3 names in the listing, listing again (bounded) while fewer than the API's count.
+    """DM3 names in the listing, listing again while fewer than the API's count.
 
     EBI's front end is load-balanced and one backend was seen omitting a file that still
-    downloads, so a short listing is retried rather than trusted.
+    downloads, so a short listing is retried rather than trusted: through the client's one
+    retry loop (its backoff, budget and log lines), at most `LISTING_ATTEMPTS` listings,
+    after which a still-short listing is kept and flagged by the WARN check.
     """
+    seen: set[str] = set()
     refused: list[str] = []
-    files: list[str] = []
-    for attempt in range(1, LISTING_ATTEMPTS + 1):
+
+    def attempt(attempts: Attempts) -> None:
         listing = parse_listing(client.fetch_text(url, what=f"{ACCESSION} listing"), ".dm3")
-        refused = listing.refused
-        files = sorted(set(files) | set(listing.files))
-        if len(files) >= expected:
-            break
-        log.warning(
-            f"{ACCESSION} listing names {len(files)} DM3 files, the API says {expected}; "
-            f"listing again ({attempt} of {LISTING_ATTEMPTS})"
-        )
-        client.sleep(client.policy.delay(attempt, None, client.rng))
+        refused[:] = listing.refused
+        seen.update(listing.files)
+        if len(seen) < expected and attempts.total < LISTING_ATTEMPTS and attempts.can_retry:
+            raise TryAgain(f"the listing names {len(seen)} DM3 files, the API says {expected}")
+
+    client.retrying(url, f"{ACCESSION} listing", attempt)
     for href in refused:
         log.warning(f"{ACCESSION} listing entry {href!r} is not a plain file name here; refused")
-    return files, refused
+    return sorted(seen), refused
 
 
 @dataclass(frozen=True)
 class EntryProbe:
-    """What the API and the listing say now: enough to decide what to fetch."""
+    """What the API and the listing say now, beyond the files: for the description."""
 
     entry_url: str
     listing_url: str
@@ -176,53 +184,56 @@ class EntryProbe:
     expected: int
     listed: int
     refused: list[str]
-    files: list[RemoteFile]
-    remotes: dict[str, RemoteVersion]
 
     @property
-    def version(self) -> str:
-        return downloads.source_version(self.remotes, self.entry)
+    def imageset_ref(self) -> str:
+        return f"{self.entry_url} imagesets[{self.index}]"
+
+    def api_xy_nm(self) -> list[float]:
+        return api_pixel_size_nm(self.imageset, self.imageset_ref, self.entry_url)
 
 
-def probe(
-    client: HttpClient,
-    empiar: EmpiarApi,
-    ebi: EbiFiles,
-    storage: StorageRoot,
-    max_files: int | None,
-    log: Logger,
-) -> EntryProbe:
+def probe(request: ProbeRequest) -> FileSetProbe:
+    """The entry (API), the slices it lists (EBI) and their versions (HEAD)."""
+    empiar: EmpiarApi = request.resource("empiar")
+    ebi: EbiFiles = request.resource("ebi")
+    assert isinstance(request.config, EmpiarConfig)
+    max_files = request.config.max_files
+    client = request.client
     entry_url = empiar.entry_url(ACCESSION)
     listing_url = ebi.url(DATA_DIRECTORY)
     entry = entry_document(client.fetch_json(entry_url, what=f"{ACCESSION} entry"), entry_url)
     index, imageset = dm3_imageset(entry, entry_url)
     expected = int(imageset["num_images_or_tilt_series"])
-    names, refused = _list_slices(client, listing_url, expected, log)
+    names, refused = _list_slices(client, listing_url, expected, request.log)
     if not names:
         raise UnexpectedContentError(f"{ACCESSION} listing names no DM3 files", url=listing_url)
-    directory = storage.dataset_dir(ASSET_NAME)
+    directory = request.storage.dataset_dir(ASSET_NAME)
     files = [
         RemoteFile(
             f"{ASSET_NAME}/{name}", ebi.url(DATA_DIRECTORY + name), child_path(directory, name)
         )
         for name in (names[:max_files] if max_files else names)
     ]
-    return EntryProbe(
-        entry_url, listing_url, entry, index, imageset, expected, len(names), refused, files,
+    return FileSetProbe(
+        files,
         downloads.probe_files(client, files),
-    )  # fmt: skip
+        source_urls=[listing_url, entry_url],
+        document=entry,
+        details=EntryProbe(
+            entry_url, listing_url, entry, index, imageset, expected, len(names), refused
+        ),
+    )
 
 
-def current_version(
-    client: HttpClient,
-    empiar: EmpiarApi,
-    ebi: EbiFiles,
-    storage: StorageRoot,
-    run_config: dict[str, Any],
-    log: Logger,
-) -> str:
-    """The source's version as the asset would record it with `run_config`."""
-    return probe(client, empiar, ebi, storage, EmpiarConfig(**run_config).max_files, log).version
+def refuse(probe: FileSetProbe) -> None:
+    """An entry without a pixel size cannot be described: refused before any slice moves."""
+    probe.details.api_xy_nm()
+
+
+def read_header(path: UPath) -> Header:
+    header = read_dm3_header(path)
+    return Header(list(header.shape), header.dtype, header)
 
 
 def _thickness_problems(headers: dict[str, Dm3Header], z_nm: float) -> list[str]:
@@ -288,73 +299,46 @@ def empiar_11759(
     ebi: EbiFiles,
     http: HttpTransfer,
 ):  # no return annotation: with check_specs, Dagster would read it as the output's type
-    with storage.lease(ASSET_NAME, context.run.run_id, context.log):
-        return _materialize_empiar_11759(context, config, storage, empiar, ebi, http)
+    return materialize_file_set(
+        DATASET, context, config, storage, http, {"empiar": empiar, "ebi": ebi}
+    )
 
 
-def _materialize_empiar_11759(
-    context: AssetExecutionContext,
-    config: EmpiarConfig,
-    storage: StorageRoot,
-    empiar: EmpiarApi,
-    ebi: EbiFiles,
-    http: HttpTransfer,
-):
-    previous = storage.stored_manifest(ASSET_NAME, context.log)
-    headers: dict[str, Dm3Header] = {}
-
-    def describe(path: UPath) -> tuple[list[int], str]:
-        headers[path.name] = read_dm3_header(path)
-        return list(headers[path.name].shape), headers[path.name].dtype
-
-    client = http.client(context.log)
-    try:
-        found = probe(client, empiar, ebi, storage, config.max_files, context.log)
-        imageset_ref = f"{found.entry_url} imagesets[{found.index}]"
-        # Before any slice moves: an entry without a pixel size cannot be described.
-        api_xy = api_pixel_size_nm(found.imageset, imageset_ref, found.entry_url)
-        fetched = downloads.download(
-            client, found.files, found.remotes, previous, DM3, describe, context.log, config.deep
-        )
-    finally:
-        client.close()
-    entries, entry, imageset = fetched.entries, found.entry, found.imageset
-    entry_url, listing_url, expected = found.entry_url, found.listing_url, found.expected
-    details = str(imageset.get("details") or "")
-    thickness = section_thickness_nm(details)
+def describe(stored: Stored) -> Description:
+    """Voxel size from the API (z from the imageset's free text), cross-checked against
+    each DM3's own calibration and slice thickness."""
+    found: EntryProbe = stored.probe.details
+    entries, entry, imageset_ref = stored.entries, found.entry, found.imageset_ref
+    headers: dict[str, Dm3Header] = {name: h.extra for name, h in stored.headers.items()}
+    api_xy = found.api_xy_nm()
+    thickness = section_thickness_nm(str(found.imageset.get("details") or ""))
     if thickness is None:
         z_nm = FACTS.documented_voxel_size_nm[2]
         z_source = f"documented section thickness (not found in {imageset_ref}.details)"
-        context.log.warning(f"no section thickness in {imageset_ref}.details; using {z_nm:g} nm")
+        stored.log.warning(f"no section thickness in {imageset_ref}.details; using {z_nm:g} nm")
     else:
         z_nm, phrase = thickness
         z_source = f"{imageset_ref}.details ({phrase!r})"
     voxel_source = f"x, y: {imageset_ref}.pixel_width/pixel_height (Å → nm); z: {z_source}"
-    first = headers[found.files[0].destination.name]
-    images = build_images(
-        storage, ASSET_NAME, slice_stack(storage.base(), entries), [*api_xy, z_nm], FACTS.title,
-        context.log,
-    )  # fmt: skip
-    manifest = build_manifest(
-        dataset=ASSET_NAME,
-        title=str(entry.get("title") or FACTS.title),
-        technique=str(entry.get("experiment_type") or FACTS.technique),
-        organism=FACTS.organism,
-        sample=FACTS.sample,
+    files = stored.probe.files
+    first = headers[files[0].destination.name]
+    middle = files[len(files) // 2]
+    calibration = _calibration_problems(headers, api_xy)
+    thickness_problems = _thickness_problems(headers, z_nm)
+    stated = sorted({h.slice_thickness_nm for h in headers.values() if h.slice_thickness_nm})
+    entry_url = found.entry_url
+    return Description(
         voxel_size_nm=[*api_xy, z_nm],
         voxel_size_source=voxel_source,
-        axes=["z", "y", "x"],
         shape=[len(entries), *first.shape],
         dtype=first.dtype,
-        files=entries,
-        source_urls=[listing_url, entry_url],
-        license=FACTS.license,
-        citation=FACTS.citation,
-        doi=str(entry.get("entry_doi") or FACTS.doi),
-        retrieved_at=datetime.now(UTC),
-        run_config=config.recorded(),
-        source_version=found.version,
-        images=images,
+        images=slice_stack(stored.root, entries),
+        thumbnail=(read_dm3_image(middle.destination), f"{middle.path}, middle slice"),
+        fields={
+            "title": str(entry.get("title") or FACTS.title),
+            "technique": str(entry.get("experiment_type") or FACTS.technique),
+            "doi": str(entry.get("entry_doi") or FACTS.doi),
+        },
         provenance={
             "voxel_size_nm": voxel_source,
             "title": f"{entry_url} title",
@@ -365,31 +349,18 @@ def _materialize_empiar_11759(
             "shape": "slice count and DM3 headers of the downloaded files",
             "dtype": "DM3 headers of the downloaded files",
         },
-    )
-    calibration = _calibration_problems(headers, api_xy)
-    thickness_problems = _thickness_problems(headers, z_nm)
-    stated = sorted({h.slice_thickness_nm for h in headers.values() if h.slice_thickness_nm})
-    manifest, unchanged = settle(manifest, previous)
-    middle = found.files[len(found.files) // 2]
-    return materialization(
-        manifest,
-        unchanged,
-        fetched.payload_bytes,
-        thumbnail=thumbnail_metadata(
-            read_dm3_image(middle.destination), f"{middle.path}, middle slice"
-        ),
         metadata={
-            "api_image_count": MetadataValue.int(expected),
+            "api_image_count": MetadataValue.int(found.expected),
             "refused_listing_entries": MetadataValue.json(found.refused),
         },
         check_results=[
             AssetCheckResult(
                 check_name=LISTING_CHECK,
-                passed=found.listed >= expected,
+                passed=found.listed >= found.expected,
                 severity=AssetCheckSeverity.WARN,
                 metadata={
                     "listed": MetadataValue.int(found.listed),
-                    "api_count": MetadataValue.int(expected),
+                    "api_count": MetadataValue.int(found.expected),
                 },
             ),
             AssetCheckResult(
@@ -423,6 +394,9 @@ def _materialize_empiar_11759(
     )
 
 
+DATASET = FileSetDataset(ASSET_NAME, FACTS, EmpiarConfig, DM3, probe, read_header, describe, refuse)
+
+
 @asset_check(
     asset=empiar_11759,
     blocking=True,
@@ -444,3 +418,16 @@ def empiar_voxel_size_documented(empiar_11759: Manifest) -> AssetCheckResult:
     return agrees_with_documentation(
         empiar_11759.voxel_size_nm, empiar_11759.voxel_size_source, FACTS
     )
+
+
+SPEC = DatasetSpec(
+    name=ASSET_NAME,
+    asset=empiar_11759,
+    intact_check=empiar_files_intact,
+    other_checks=[empiar_voxel_size_documented],
+    current_version=current_version(DATASET),
+    resources={
+        "empiar": lambda: EmpiarApi(base_url=EMPIAR_API_URL.source()),
+        "ebi": lambda: EbiFiles(base_url=EBI_FILES_URL.source()),
+    },
+)

@@ -1,8 +1,5 @@
 """EPFL hippocampus (Lucchi et al.): multi-page TIFF stacks over HTTPS."""
 
-from datetime import UTC, datetime
-from typing import Any
-
 from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,
@@ -16,30 +13,37 @@ from upath import UPath
 
 from em_assets.datasets import downloads
 from em_assets.datasets.downloads import RemoteFile
+from em_assets.datasets.file_set_flow import (
+    Description,
+    FileSetDataset,
+    FileSetProbe,
+    Header,
+    ProbeRequest,
+    Stored,
+    current_version,
+    materialize_file_set,
+)
+from em_assets.datasets.spec import DatasetSpec
 from em_assets.formats.errors import CorruptFileError
 from em_assets.formats.tiff import central_page, read_tiff_header, tiff_shape_and_dtype
-from em_assets.images.build import build_images
 from em_assets.images.file_datasets import labelled_stacks
-from em_assets.manifest.checks import stored_data_intact
-from em_assets.manifest.materialization import materialization, settle
+from em_assets.integrity.checks import stored_data_intact
 from em_assets.manifest.metadata import static_metadata
 from em_assets.manifest.model import (
     DatasetFacts,
     FileEntry,
     Manifest,
-    build_manifest,
 )
-from em_assets.manifest.thumbnail import thumbnail_metadata
 from em_assets.refresh.freshness import DATASET_FRESHNESS
 from em_assets.refresh.verification import VerifiedConfig, deep_requested
 from em_assets.settings import ASSET_GROUP, EPFL_POOL, EPFL_URL
 from em_assets.sources import EpflServer
 from em_assets.storage.root import StorageRoot, child_path
-from em_assets.transfer.client import HttpClient
 from em_assets.transfer.content import TIFF
 from em_assets.transfer.resource import HttpTransfer
 
 ASSET_NAME = "epfl_hippocampus"
+SOURCE_KEY = "epfl"
 AVAILABLE_FILES = (
     "training.tif",
     "training_groundtruth.tif",
@@ -106,49 +110,33 @@ def epfl_hippocampus(
     epfl: EpflServer,
     http: HttpTransfer,
 ) -> MaterializeResult:
-    with storage.lease(ASSET_NAME, context.run.run_id, context.log):
-        return _materialize_epfl_hippocampus(context, config, storage, epfl, http)
+    return materialize_file_set(DATASET, context, config, storage, http, {SOURCE_KEY: epfl})
 
 
-def _materialize_epfl_hippocampus(
-    context: AssetExecutionContext,
-    config: EpflConfig,
-    storage: StorageRoot,
-    epfl: EpflServer,
-    http: HttpTransfer,
-) -> MaterializeResult:
-    files = remote_files(epfl, storage, config.files)
-    previous = storage.stored_manifest(ASSET_NAME, context.log)
-    client = http.client(context.log)
-    try:
-        remotes = downloads.probe_files(client, files)
-        fetched = downloads.download(
-            client, files, remotes, previous, TIFF, tiff_shape_and_dtype, context.log, config.deep
-        )
-    finally:
-        client.close()
-    entries = fetched.entries
-    stacks, voxel = labelled_stacks(storage.base(), entries), FACTS.documented_voxel_size_nm
-    images = build_images(storage, ASSET_NAME, stacks, voxel, FACTS.title, context.log)
-    manifest = build_manifest(
-        dataset=ASSET_NAME,
-        title=FACTS.title,
-        technique=FACTS.technique,
-        organism=FACTS.organism,
-        sample=FACTS.sample,
+def probe(request: ProbeRequest) -> FileSetProbe:
+    """The chosen stacks' versions, by HEAD; the directory is the source."""
+    epfl: EpflServer = request.resource(SOURCE_KEY)
+    assert isinstance(request.config, EpflConfig)
+    files = remote_files(epfl, request.storage, request.config.files)
+    remotes = downloads.probe_files(request.client, files)
+    return FileSetProbe(files, remotes, source_urls=[epfl.file_url("")] + [f.url for f in files])
+
+
+def read_header(path: UPath) -> Header:
+    shape, dtype = tiff_shape_and_dtype(path)
+    return Header(shape, dtype)
+
+
+def describe(stored: Stored) -> Description:
+    """The TIFFs carry no resolution: the voxel size is the documented one."""
+    first_entry, first_file = stored.entries[0], stored.probe.files[0]
+    return Description(
         voxel_size_nm=list(FACTS.documented_voxel_size_nm),
         voxel_size_source=FACTS.documented_voxel_size_source,
-        axes=["z", "y", "x"],
-        shape=entries[0].shape or [],
-        dtype=entries[0].dtype or "",
-        files=entries,
-        source_urls=[epfl.file_url("")] + [f.url for f in files],
-        license=FACTS.license,
-        citation=FACTS.citation,
-        retrieved_at=datetime.now(UTC),
-        run_config=config.recorded(),
-        source_version=downloads.source_version(remotes),
-        images=images,
+        shape=first_entry.shape or [],
+        dtype=first_entry.dtype or "",
+        images=labelled_stacks(stored.root, stored.entries),
+        thumbnail=(central_page(first_file.destination), f"{first_file.path}, central page"),
         provenance={
             "voxel_size_nm": FACTS.documented_voxel_size_source,
             "technique": f"dataset web page {DATASET_PAGE} (Zeiss NVision40 FIB-SEM)",
@@ -158,11 +146,9 @@ def _materialize_epfl_hippocampus(
             "dtype": "TIFF headers of the downloaded files",
         },
     )
-    manifest, unchanged = settle(manifest, previous)
-    thumbnail = thumbnail_metadata(
-        central_page(files[0].destination), f"{files[0].path}, central page"
-    )
-    return materialization(manifest, unchanged, fetched.payload_bytes, thumbnail=thumbnail)
+
+
+DATASET = FileSetDataset(ASSET_NAME, FACTS, EpflConfig, TIFF, probe, read_header, describe)
 
 
 def remote_files(epfl: EpflServer, storage: StorageRoot, names: list[str]) -> list[RemoteFile]:
@@ -171,16 +157,6 @@ def remote_files(epfl: EpflServer, storage: StorageRoot, names: list[str]) -> li
         RemoteFile(f"{ASSET_NAME}/{name}", epfl.file_url(name), child_path(directory, name))
         for name in names
     ]
-
-
-def current_version(
-    client: HttpClient, epfl: EpflServer, storage: StorageRoot, run_config: dict[str, Any]
-) -> str:
-    """The source's version as the asset would record it with `run_config`."""
-    names = EpflConfig(**run_config).files
-    return downloads.source_version(
-        downloads.probe_files(client, remote_files(epfl, storage, names))
-    )
 
 
 @asset_check(
@@ -209,3 +185,12 @@ def uint8_stack_problems(path: UPath, entry: FileEntry) -> list[str]:
     if entry.shape and header.pages != entry.shape[0]:
         problems.append(f"{entry.path}: {header.pages} pages, manifest says {entry.shape[0]}")
     return problems
+
+
+SPEC = DatasetSpec(
+    name=ASSET_NAME,
+    asset=epfl_hippocampus,
+    intact_check=epfl_files_intact,
+    current_version=current_version(DATASET),
+    resources={SOURCE_KEY: lambda: EpflServer(base_url=EPFL_URL.source())},
+)

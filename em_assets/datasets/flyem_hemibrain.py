@@ -1,5 +1,7 @@
 """FlyEM hemibrain: a seeded crop of the neuroglancer-precomputed EM volume, via cloud-volume."""
 
+from typing import Any
+
 from dagster import (
     AssetExecutionContext,
     MaterializeResult,
@@ -8,20 +10,29 @@ from dagster import (
 )
 from pydantic import Field
 
-from em_assets.crops import pipeline
+from em_assets.crops import steps
 from em_assets.crops.alignment import label_checks
-from em_assets.crops.dataset import CropDataset, CropSource, crop_checks, materialize_crop
 from em_assets.crops.label_sources import open_precomputed_label
 from em_assets.crops.labels import check_alignable
 from em_assets.crops.neuroglancer import layer_source
 from em_assets.crops.precomputed import open_precomputed
 from em_assets.crops.resource import CropCopy
+from em_assets.datasets.crop_flow import CropDataset, CropSource, crop_checks, materialize_crop
+from em_assets.datasets.spec import DatasetSpec
 from em_assets.manifest.metadata import static_metadata
 from em_assets.manifest.model import DatasetFacts, version_digest
 from em_assets.manifest.thumbnail import recorded_thumbnail
 from em_assets.refresh.freshness import DATASET_FRESHNESS
+from em_assets.refresh.probe import SourceAccess
 from em_assets.refresh.verification import VerifiedConfig
-from em_assets.settings import ASSET_GROUP, GCS_POOL, HEMIBRAIN_URL, ConfigurationError
+from em_assets.settings import (
+    ASSET_GROUP,
+    GCS_POOL,
+    HEMIBRAIN_MITO_URL,
+    HEMIBRAIN_SEGMENTATION_URL,
+    HEMIBRAIN_URL,
+    ConfigurationError,
+)
 from em_assets.sources import HemibrainVolume
 from em_assets.storage.root import StorageRoot
 from em_assets.transfer.unreachable import reaching
@@ -44,6 +55,7 @@ FACTS = DatasetFacts(
 )
 
 
+SOURCE_KEY = "hemibrain"
 LABEL_LAYERS = ("segmentation", "mito")
 
 
@@ -109,7 +121,7 @@ def open_source(hemibrain: HemibrainVolume, config: HemibrainConfig) -> CropSour
         )
     level = levels[config.mip]
     size = (config.crop_size,) * 3
-    pipeline.check_crop_fits(level, size, "crop_size")
+    steps.check_crop_fits(level, size, "crop_size")
     info_url = f"{cloudpath.removeprefix('precomputed://')}/info"
     unknown = sorted(set(config.labels) - set(LABEL_LAYERS))
     if unknown:
@@ -142,11 +154,12 @@ def open_source(hemibrain: HemibrainVolume, config: HemibrainConfig) -> CropSour
     )
 
 
-DATASET = CropDataset(ASSET_NAME, FACTS, open_source)
+DATASET = CropDataset(ASSET_NAME, FACTS, open_source, HemibrainConfig, SOURCE_KEY)
 
 
-def current_version(hemibrain: HemibrainVolume) -> str:
+def current_version(source: SourceAccess, run_config: dict[str, Any]) -> str:
     """The layer's version: a digest of its `info` (geometry, encoding, sharding)."""
+    hemibrain: HemibrainVolume = source.resource(SOURCE_KEY)
     info, _ = open_precomputed(hemibrain.validated_cloudpath(), HEMIBRAIN_URL.name)
     return version_digest(info)
 
@@ -155,3 +168,24 @@ hemibrain_crop_intact, hemibrain_voxel_size_documented, hemibrain_crop_mostly_ba
     crop_checks(DATASET, "hemibrain", "precomputed info scales[0].resolution")
 )
 hemibrain_labels_aligned = label_checks(ASSET_NAME, "hemibrain")
+
+
+SPEC = DatasetSpec(
+    name=ASSET_NAME,
+    asset=flyem_hemibrain,
+    intact_check=hemibrain_crop_intact,
+    other_checks=[
+        hemibrain_voxel_size_documented,
+        hemibrain_labels_aligned,
+        hemibrain_crop_mostly_background,
+    ],
+    current_version=current_version,
+    resources={
+        SOURCE_KEY: lambda: HemibrainVolume(
+            cloudpath=HEMIBRAIN_URL.source(),
+            segmentation_cloudpath=HEMIBRAIN_SEGMENTATION_URL.source(),
+            mito_cloudpath=HEMIBRAIN_MITO_URL.source(),
+        )
+    },
+    crop=DATASET,
+)

@@ -8,7 +8,7 @@ disagreement is a WARN check, and IDR's value stays the recorded one.
 """
 
 import math
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from typing import Any
 
 from dagster import (
@@ -25,6 +25,17 @@ from upath import UPath
 
 from em_assets.datasets import downloads
 from em_assets.datasets.downloads import RemoteFile
+from em_assets.datasets.file_set_flow import (
+    Description,
+    FileSetDataset,
+    FileSetProbe,
+    Header,
+    ProbeRequest,
+    Stored,
+    current_version,
+    materialize_file_set,
+)
+from em_assets.datasets.spec import DatasetSpec
 from em_assets.formats.tiff import (
     TiffCalibration,
     central_page,
@@ -32,19 +43,15 @@ from em_assets.formats.tiff import (
     read_tiff_header,
     tiff_shape_and_dtype,
 )
-from em_assets.images.build import build_images
 from em_assets.images.file_datasets import tiff_stack
-from em_assets.manifest.checks import agrees_with_documentation, readable_by, stored_data_intact
-from em_assets.manifest.materialization import materialization, settle
+from em_assets.integrity.checks import agrees_with_documentation, readable_by, stored_data_intact
 from em_assets.manifest.metadata import static_metadata
-from em_assets.manifest.model import DatasetFacts, Manifest, build_manifest
-from em_assets.manifest.thumbnail import thumbnail_metadata
+from em_assets.manifest.model import DatasetFacts, Manifest
 from em_assets.refresh.freshness import DATASET_FRESHNESS
 from em_assets.refresh.verification import VerifiedConfig, deep_requested
-from em_assets.settings import ASSET_GROUP, EBI_FILES_URL, EBI_POOL
+from em_assets.settings import ASSET_GROUP, EBI_FILES_URL, EBI_POOL, IDR_URL
 from em_assets.sources import EbiFiles, IdrApi
 from em_assets.storage.root import StorageRoot, child_path
-from em_assets.transfer.client import HttpClient, RemoteVersion
 from em_assets.transfer.content import TIFF
 from em_assets.transfer.errors import UnexpectedContentError
 from em_assets.transfer.resource import HttpTransfer
@@ -194,82 +201,18 @@ def idr_0086(
     idr: IdrApi,
     http: HttpTransfer,
 ):  # no return annotation: with check_specs, Dagster would read it as the output's type
-    with storage.lease(ASSET_NAME, context.run.run_id, context.log):
-        return _materialize_idr_0086(context, config, storage, ebi, idr, http)
+    return materialize_file_set(DATASET, context, config, storage, http, {"ebi": ebi, "idr": idr})
 
 
-def _materialize_idr_0086(
-    context: AssetExecutionContext,
-    config: IdrConfig,
-    storage: StorageRoot,
-    ebi: EbiFiles,
-    idr: IdrApi,
-    http: HttpTransfer,
-):
-    files = remote_files(ebi, storage)
-    previous = storage.stored_manifest(ASSET_NAME, context.log)
-    calibrations: dict[str, TiffCalibration | None] = {}
+@dataclass(frozen=True)
+class ImageDocument:
+    """IDR's image metadata, where the voxel size is read from."""
 
-    def describe(path: UPath) -> tuple[list[int], str]:
-        calibrations[path.name] = read_tiff_calibration(path)
-        return tiff_shape_and_dtype(path)
+    url: str
+    data: dict[str, Any]
 
-    client = http.client(context.log)
-    try:
-        image_url, image_data, remotes = probe(client, ebi, idr, storage)
-        voxel = pixel_size_nm(image_data, image_url)
-        fetched = downloads.download(
-            client, files, remotes, previous, TIFF, describe, context.log, config.deep
-        )
-    finally:
-        client.close()
-    entries = fetched.entries
-    images = build_images(
-        storage, ASSET_NAME, tiff_stack(storage.base(), entries[0]), voxel, FACTS.title, context.log
-    )
-    image_url_source = f"IDR imgData pixel_size (µm → nm), {image_url}"
-    manifest = build_manifest(
-        dataset=ASSET_NAME,
-        title=FACTS.title,
-        technique=FACTS.technique,
-        organism=FACTS.organism,
-        sample=FACTS.sample,
-        voxel_size_nm=voxel,
-        voxel_size_source=image_url_source,
-        axes=["z", "y", "x"],
-        shape=entries[0].shape or [],
-        dtype=entries[0].dtype or "",
-        files=entries,
-        source_urls=[ebi.url(SUBMISSION_DIR), image_url, *(f.url for f in files)],
-        license=FACTS.license,
-        citation=FACTS.citation,
-        doi=FACTS.doi,
-        retrieved_at=datetime.now(UTC),
-        source_version=downloads.source_version(remotes, image_data),
-        images=images,
-        provenance={
-            "voxel_size_nm": image_url_source,
-            "shape": "TIFF headers of the downloaded files",
-            "dtype": "TIFF headers of the downloaded files",
-            "image_name": str((image_data.get("meta") or {}).get("imageName", "")),
-            "technique": "Miron et al. 2020 (Zeiss Merlin FIB-SEM, rescaled to 20 nm)",
-            "organism": "IDR study idr0086",
-            "sample": "IDR study idr0086",
-        },
-    )
-    manifest, unchanged = settle(manifest, previous)
-    return materialization(
-        manifest,
-        unchanged,
-        fetched.payload_bytes,
-        check_results=[
-            size_agreement(image_data, entries[0].shape or []),
-            calibration_agreement(calibrations, voxel),
-        ],
-        thumbnail=thumbnail_metadata(
-            central_page(files[0].destination), f"{files[0].path}, central page"
-        ),
-    )
+    def voxel_size_nm(self) -> list[float]:
+        return pixel_size_nm(self.data, self.url)
 
 
 def remote_files(ebi: EbiFiles, storage: StorageRoot) -> list[RemoteFile]:
@@ -282,18 +225,62 @@ def remote_files(ebi: EbiFiles, storage: StorageRoot) -> list[RemoteFile]:
     ]
 
 
-def probe(
-    client: HttpClient, ebi: EbiFiles, idr: IdrApi, storage: StorageRoot
-) -> tuple[str, dict[str, Any], dict[str, RemoteVersion]]:
+def probe(request: ProbeRequest) -> FileSetProbe:
     """IDR's image document and the files' versions: all a refresh needs to decide."""
+    ebi: EbiFiles = request.resource("ebi")
+    idr: IdrApi = request.resource("idr")
     image_url = idr.image_data_url(IMAGE_ID)
-    image_data = client.fetch_json(image_url, what=f"IDR image {IMAGE_ID} metadata")
-    return image_url, image_data, downloads.probe_files(client, remote_files(ebi, storage))
+    image_data = request.client.fetch_json(image_url, what=f"IDR image {IMAGE_ID} metadata")
+    files = remote_files(ebi, request.storage)
+    return FileSetProbe(
+        files,
+        downloads.probe_files(request.client, files),
+        source_urls=[ebi.url(SUBMISSION_DIR), image_url, *(f.url for f in files)],
+        document=image_data,
+        details=ImageDocument(image_url, image_data),
+    )
 
 
-def current_version(client: HttpClient, ebi: EbiFiles, idr: IdrApi, storage: StorageRoot) -> str:
-    _, image_data, remotes = probe(client, ebi, idr, storage)
-    return downloads.source_version(remotes, image_data)
+def read_header(path: UPath) -> Header:
+    shape, dtype = tiff_shape_and_dtype(path)
+    return Header(shape, dtype, read_tiff_calibration(path))
+
+
+def describe(stored: Stored) -> Description:
+    image: ImageDocument = stored.probe.details
+    first_entry, first_file = stored.entries[0], stored.probe.files[0]
+    source = f"IDR imgData pixel_size (µm → nm), {image.url}"
+    calibrations = {name: header.extra for name, header in stored.headers.items()}
+    voxel = image.voxel_size_nm()
+    return Description(
+        voxel_size_nm=voxel,
+        voxel_size_source=source,
+        shape=first_entry.shape or [],
+        dtype=first_entry.dtype or "",
+        images=tiff_stack(stored.root, first_entry),
+        thumbnail=(central_page(first_file.destination), f"{first_file.path}, central page"),
+        provenance={
+            "voxel_size_nm": source,
+            "shape": "TIFF headers of the downloaded files",
+            "dtype": "TIFF headers of the downloaded files",
+            "image_name": str((image.data.get("meta") or {}).get("imageName", "")),
+            "technique": "Miron et al. 2020 (Zeiss Merlin FIB-SEM, rescaled to 20 nm)",
+            "organism": "IDR study idr0086",
+            "sample": "IDR study idr0086",
+        },
+        check_results=[
+            size_agreement(image.data, first_entry.shape or []),
+            calibration_agreement(calibrations, voxel),
+        ],
+    )
+
+
+def refuse(probe: FileSetProbe) -> None:
+    """An image without a pixel size cannot be described: refused before any file moves."""
+    probe.details.voxel_size_nm()
+
+
+DATASET = FileSetDataset(ASSET_NAME, FACTS, IdrConfig, TIFF, probe, read_header, describe, refuse)
 
 
 @asset_check(
@@ -315,3 +302,16 @@ def idr_files_intact(
 )
 def idr_voxel_size_documented(idr_0086: Manifest) -> AssetCheckResult:
     return agrees_with_documentation(idr_0086.voxel_size_nm, idr_0086.voxel_size_source, FACTS)
+
+
+SPEC = DatasetSpec(
+    name=ASSET_NAME,
+    asset=idr_0086,
+    intact_check=idr_files_intact,
+    other_checks=[idr_voxel_size_documented],
+    current_version=current_version(DATASET),
+    resources={
+        "ebi": lambda: EbiFiles(base_url=EBI_FILES_URL.source()),
+        "idr": lambda: IdrApi(base_url=IDR_URL.source()),
+    },
+)

@@ -1,5 +1,7 @@
 """OpenOrganelle jrc_mus-liver: a seeded crop of the FIB-SEM OME-Zarr pyramid on public S3."""
 
+from typing import Any
+
 import zarr
 from dagster import (
     AssetExecutionContext,
@@ -9,18 +11,20 @@ from dagster import (
 )
 from pydantic import Field
 
-from em_assets.crops import pipeline
+from em_assets.crops import steps
 from em_assets.crops.alignment import label_checks
-from em_assets.crops.dataset import CropDataset, CropSource, crop_checks, materialize_crop
 from em_assets.crops.groundtruth import GROUNDTRUTH, open_groundtruth, placement_around
 from em_assets.crops.labels import check_alignable
 from em_assets.crops.neuroglancer import layer_source
 from em_assets.crops.resource import CropCopy
 from em_assets.crops.zarr_source import ZarrLevel, open_multiscale
+from em_assets.datasets.crop_flow import CropDataset, CropSource, crop_checks, materialize_crop
+from em_assets.datasets.spec import DatasetSpec
 from em_assets.manifest.metadata import static_metadata
 from em_assets.manifest.model import DatasetFacts, version_digest
 from em_assets.manifest.thumbnail import recorded_thumbnail
 from em_assets.refresh.freshness import DATASET_FRESHNESS
+from em_assets.refresh.probe import SourceAccess
 from em_assets.refresh.verification import VerifiedConfig
 from em_assets.settings import ASSET_GROUP, OPENORGANELLE_URL, S3_JANELIA_POOL, ConfigurationError
 from em_assets.sources import OpenOrganelleStore
@@ -29,6 +33,7 @@ from em_assets.transfer.unreachable import reaching
 
 ASSET_NAME = "openorganelle_jrc"
 EM_ARRAY = "recon-1/em/fibsem-uint8"
+SOURCE_KEY = "openorganelle"
 FACTS = DatasetFacts(
     title="OpenOrganelle jrc_mus-liver FIB-SEM (Janelia COSEM)",
     technique="FIB-SEM (Janelia enhanced FIB-SEM)",
@@ -117,7 +122,7 @@ def open_source(openorganelle: OpenOrganelleStore, config: OpenOrganelleConfig) 
         placing = {"shape": f"{where} multiscales extent", "crop": placement.description}
     else:
         size = (config.crop_size,) * 3
-        pipeline.check_crop_fits(level, size, "crop_size")
+        steps.check_crop_fits(level, size, "crop_size")
     return CropSource(
         level=level,
         levels=list(levels),
@@ -151,10 +156,12 @@ def group_version(group: zarr.Group, levels: list[ZarrLevel]) -> str:
     return version_digest({"attrs": group.attrs.asdict(), "arrays": arrays})
 
 
-DATASET = CropDataset(ASSET_NAME, FACTS, open_source)
+DATASET = CropDataset(ASSET_NAME, FACTS, open_source, OpenOrganelleConfig, SOURCE_KEY)
 
 
-def current_version(openorganelle: OpenOrganelleStore) -> str:
+def current_version(source: SourceAccess, run_config: dict[str, Any]) -> str:
+    """The pyramid's version (see `group_version`)."""
+    openorganelle: OpenOrganelleStore = source.resource(SOURCE_KEY)
     group, levels = open_multiscale(
         f"{openorganelle.validated_url()}/{EM_ARRAY}", OPENORGANELLE_URL.name
     )
@@ -167,3 +174,18 @@ def current_version(openorganelle: OpenOrganelleStore) -> str:
     openorganelle_crop_mostly_background,
 ) = crop_checks(DATASET, "openorganelle", "multiscales scale of the finest level")
 openorganelle_labels_aligned = label_checks(ASSET_NAME, "openorganelle")
+
+
+SPEC = DatasetSpec(
+    name=ASSET_NAME,
+    asset=openorganelle_jrc,
+    intact_check=openorganelle_crop_intact,
+    other_checks=[
+        openorganelle_voxel_size_documented,
+        openorganelle_labels_aligned,
+        openorganelle_crop_mostly_background,
+    ],
+    current_version=current_version,
+    resources={SOURCE_KEY: lambda: OpenOrganelleStore(url=OPENORGANELLE_URL.source())},
+    crop=DATASET,
+)

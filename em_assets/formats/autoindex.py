@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from urllib.parse import unquote, urlsplit
 
-from em_assets.storage.root import child_path_name_problem
+from em_assets.storage.paths import child_path_name_problem
 
 
 class _Links(HTMLParser):

@@ -17,7 +17,7 @@ from upath import UPath
 from em_assets.images.convert import ImageSource, LabelSource
 from em_assets.images.planes import InconsistentSliceError, dm3_planes, tiff_planes
 from em_assets.manifest.model import FileEntry
-from em_assets.manifest.verify import stored_path
+from em_assets.storage.paths import stored_path
 
 GROUND_TRUTH_SUFFIX = "_groundtruth"
 GROUND_TRUTH_LABEL = "groundtruth"

@@ -18,7 +18,8 @@ from upath import UPath
 from em_assets.crops.ome_zarr import ARRAY_NAME, open_group
 from em_assets.manifest.model import ImageEntry
 from em_assets.settings import ASSETS_ROOT
-from em_assets.storage.root import child_path, parse_root, read_manifest
+from em_assets.storage.manifest_store import manifest_path, read_manifest
+from em_assets.storage.root import parse_root
 
 Nanometres = tuple[float, float, float]
 
@@ -90,12 +91,12 @@ def _xyz(zyx: list[float]) -> Nanometres:
 
 
 def _image_entry(base: UPath, dataset: str, name: str | None) -> ImageEntry:
-    manifest_path = child_path(base, f"{dataset}.json")
+    where = manifest_path(base, dataset)
     try:
-        manifest = read_manifest(manifest_path)
+        manifest = read_manifest(where)
     except FileNotFoundError:
         raise ImageNotMaterializedError(
-            f"{dataset!r} is not materialized under {base} (no {manifest_path.name} there); "
+            f"{dataset!r} is not materialized under {base} (no {where.name} there); "
             f"build it with: {_build_hint(dataset)}"
         ) from None
     if not manifest.images:

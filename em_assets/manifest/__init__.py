@@ -1,1 +1,1 @@
-"""The one manifest schema shared by all five datasets, and its Dagster metadata form."""
+"""The one manifest schema shared by every dataset, and its Dagster metadata form."""

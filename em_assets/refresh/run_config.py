@@ -6,14 +6,14 @@ every manifest records the config that produced it, so a refresh repeats it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from em_assets.storage.root import StorageRoot
 
-DATASETS = ("epfl_hippocampus", "flyem_hemibrain", "empiar_11759", "idr_0086", "openorganelle_jrc")
 
-
-def refresh_run_config(storage: StorageRoot, names: tuple[str, ...] = DATASETS) -> dict[str, Any]:
+def refresh_run_config(storage: StorageRoot, names: Iterable[str]) -> dict[str, Any]:
+    """Each of `names` (asset = op names) with the config its stored manifest records."""
     ops = {}
     for name in names:
         stored = storage.stored_manifest(name)

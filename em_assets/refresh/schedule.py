@@ -1,15 +1,19 @@
-"""The full refresh on a schedule: all six assets, each skipping what has not changed.
+"""The full refresh on a schedule: every dataset and the report, each skipping what has not
+changed.
 
 Stopped by default, as is the Dagster convention: a deployment turns it on deliberately.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from dagster import (
     AssetSelection,
     DagsterInvalidDefinitionError,
     DefaultScheduleStatus,
     RunRequest,
+    ScheduleDefinition,
     ScheduleEvaluationContext,
     schedule,
 )
@@ -21,8 +25,9 @@ from em_assets.storage.root import StorageRoot
 SCHEDULE_NAME = "weekly_refresh"
 
 
-def build_refresh_schedule():
-    """The schedule, with its cron from `EM_REFRESH_CRON` (checked here, named if wrong)."""
+def build_refresh_schedule(datasets: Sequence[str]) -> ScheduleDefinition:
+    """The schedule refreshing `datasets` (by name) and the report, with its cron from
+    `EM_REFRESH_CRON` (checked here, named if wrong)."""
     cron = REFRESH_CRON.value()
     try:
 
@@ -32,14 +37,14 @@ def build_refresh_schedule():
             target=AssetSelection.groups(ASSET_GROUP),
             default_status=DefaultScheduleStatus.STOPPED,
             description=(
-                "Refreshes the five datasets and the report. Unchanged sources move no "
-                f"payload and keep their data version. Cron from {REFRESH_CRON.name}."
+                f"Refreshes the {len(datasets)} datasets and the report. Unchanged sources "
+                f"move no payload and keep their data version. Cron from {REFRESH_CRON.name}."
             ),
         )
         def weekly_refresh(context: ScheduleEvaluationContext, storage: StorageRoot) -> RunRequest:
             return RunRequest(
                 run_key=None,
-                run_config=refresh_run_config(storage),
+                run_config=refresh_run_config(storage, datasets),
                 tags={"em_assets/trigger": "schedule"},
             )
 

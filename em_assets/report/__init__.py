@@ -1,1 +1,1 @@
-"""The consolidated comparison of the five datasets: findings, renderings and the asset."""
+"""The consolidated comparison of the datasets: findings, renderings and the asset."""

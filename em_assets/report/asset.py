@@ -1,10 +1,12 @@
-"""consolidated_report: the five manifests compared, in the run log, the UI and on storage."""
+"""consolidated_report: every dataset's manifest compared, in the run log, the UI and on storage."""
 
 import base64
+from collections.abc import Sequence
 
 from dagster import (
     AssetExecutionContext,
     AssetIn,
+    AssetsDefinition,
     DataVersion,
     MaterializeResult,
     MetadataValue,
@@ -29,7 +31,6 @@ from em_assets.storage.root import StorageRoot
 from em_assets.storage.staging import write_atomically
 
 ASSET_NAME = "consolidated_report"
-DATASETS = ("epfl_hippocampus", "flyem_hemibrain", "empiar_11759", "idr_0086", "openorganelle_jrc")
 REPORT_INPUTS = "report_inputs"
 """The input manager that loads each dataset's manifest as found (present, missing or
 unreadable), so every one that is not usable is named at once."""
@@ -73,38 +74,42 @@ def _present(stored: list[StoredManifest], root: str) -> dict[str, Manifest]:
     missing = [s.name for s in stored if s.manifest is None]
     if missing:
         raise MissingDatasetsError(
-            f"consolidated_report compares all five datasets, but {', '.join(missing)} "
+            f"consolidated_report compares all {len(stored)} datasets, but {', '.join(missing)} "
             f"{'has' if len(missing) == 1 else 'have'} never been materialized in {root}. "
             f"Build everything with: {BUILD_ALL}"
         )
     return {s.name: s.manifest for s in stored if s.manifest is not None}
 
 
-@asset(
-    name=ASSET_NAME,
-    group_name=ASSET_GROUP,
-    kinds={"json", "csv", "markdown"},
-    code_version="1",
-    ins={name: AssetIn(key=name, input_manager_key=REPORT_INPUTS) for name in DATASETS},
-    description=(
-        "Compares the five datasets from their manifests: voxel sizes and isotropy, "
-        "techniques, organisms, sizes. Writes consolidated_report.json (the value), .md, "
-        ".csv and a voxel-size chart beside it; reads no data files."
-    ),
-)
-def consolidated_report(
-    context: AssetExecutionContext,
-    storage: StorageRoot,
-    epfl_hippocampus: StoredManifest,
-    flyem_hemibrain: StoredManifest,
-    empiar_11759: StoredManifest,
-    idr_0086: StoredManifest,
-    openorganelle_jrc: StoredManifest,
+def build_consolidated_report(datasets: Sequence[str]) -> AssetsDefinition:
+    """The report over `datasets` (asset names), each loaded as found so every missing or
+    unreadable one is named at once."""
+
+    @asset(
+        name=ASSET_NAME,
+        group_name=ASSET_GROUP,
+        kinds={"json", "csv", "markdown"},
+        code_version="1",
+        ins={name: AssetIn(key=name, input_manager_key=REPORT_INPUTS) for name in datasets},
+        description=(
+            f"Compares the {len(datasets)} datasets from their manifests: voxel sizes and "
+            "isotropy, techniques, organisms, sizes. Writes consolidated_report.json (the "
+            "value), .md, .csv and a voxel-size chart beside it; reads no data files."
+        ),
+    )
+    def consolidated_report(
+        context: AssetExecutionContext, storage: StorageRoot, **manifests: StoredManifest
+    ) -> MaterializeResult:
+        return _report(context, storage, [manifests[name] for name in datasets])
+
+    return consolidated_report
+
+
+def _report(
+    context: AssetExecutionContext, storage: StorageRoot, stored: list[StoredManifest]
 ) -> MaterializeResult:
     root = storage.base()
-    manifests = _present(
-        [epfl_hippocampus, flyem_hemibrain, empiar_11759, idr_0086, openorganelle_jrc], str(root)
-    )
+    manifests = _present(stored, str(root))
     report = build_report(manifests)
     table = comparison_table(report)
     chart = voxel_chart_png(report)
@@ -113,7 +118,7 @@ def consolidated_report(
     write_atomically(root / f"{ASSET_NAME}.csv", table.to_csv(index=False).encode())
     write_atomically(root / f"{ASSET_NAME}_voxel_sizes.png", chart)
 
-    context.log.info("Comparison of the five datasets:\n" + console_table(table))
+    context.log.info(f"Comparison of the {len(manifests)} datasets:\n" + console_table(table))
     for line in key_findings(report):
         context.log.info(line)
     return MaterializeResult(

@@ -77,7 +77,7 @@ class Report(BaseModel):
     generated_at: datetime
 
     def data_version(self) -> str:
-        """Follows the inputs only: the same five datasets give the same report version."""
+        """Follows the inputs only: the same datasets give the same report version."""
         return version_digest(self.input_versions)
 
 

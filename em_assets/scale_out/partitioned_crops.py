@@ -1,4 +1,4 @@
-"""The two crops as block partitions plus an assembling step.
+"""Each crop dataset as block partitions plus an assembling step.
 
 `<dataset>_blocks` has one static partition per share of the crop's blocks: each partition
 places the crop (the same seed gives every worker the same place), copies its blocks into
@@ -7,30 +7,25 @@ then merges the shares into the manifest the single-step asset would have writte
 Give both assets the same run config.
 """
 
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 from dagster import (
     AssetExecutionContext,
     AssetIn,
+    AssetsDefinition,
     MaterializeResult,
     StaticPartitionsDefinition,
     asset,
 )
 
-from em_assets.crops.dataset import assemble, copy_partition
-from em_assets.crops.resource import CropCopy
-from em_assets.datasets import flyem_hemibrain as hemibrain_dataset
-from em_assets.datasets import openorganelle_jrc as openorganelle_dataset
-from em_assets.datasets.flyem_hemibrain import HemibrainConfig
-from em_assets.datasets.openorganelle_jrc import OpenOrganelleConfig
-from em_assets.refresh.freshness import DATASET_FRESHNESS
-from em_assets.settings import (
-    ASSET_GROUP,
-    CROP_PARTITIONS,
-    GCS_POOL,
-    S3_JANELIA_POOL,
-    ConfigurationError,
-)
-from em_assets.sources import HemibrainVolume, OpenOrganelleStore
+from em_assets.datasets.crop_flow import assemble, copy_partition
+from em_assets.datasets.spec import DatasetSpec
+from em_assets.refresh.verification import VerifiedConfig
+from em_assets.settings import CROP_PARTITIONS, ConfigurationError
 from em_assets.storage.root import StorageRoot
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def block_partitions() -> StaticPartitionsDefinition:
@@ -47,101 +42,61 @@ PARTITIONS = block_partitions()
 SHARES = len(PARTITIONS.get_partition_keys())
 
 
-@asset(
-    name="flyem_hemibrain_blocks",
-    partitions_def=PARTITIONS,
-    group_name=ASSET_GROUP,
-    kinds={"gcs", "precomputed", "zarr"},
-    code_version="1",
-    pool=GCS_POOL,
-    description="One share of the hemibrain crop's blocks, copied into the shared store.",
-)
-def flyem_hemibrain_blocks(
-    context: AssetExecutionContext,
-    config: HemibrainConfig,
-    storage: StorageRoot,
-    hemibrain: HemibrainVolume,
-    crop_copy: CropCopy,
-) -> dict:
-    source = hemibrain_dataset.open_source(hemibrain, config)
-    return copy_partition(
-        hemibrain_dataset.DATASET, source, storage, crop_copy,
-        int(context.partition_key), SHARES, context.log,
-    )  # fmt: skip
+def partitioned_crop(dataset: DatasetSpec) -> list[AssetsDefinition]:
+    """`<dataset>_blocks` and the assembling `<dataset>`, from the single-step crop's spec:
+    same config, source resource, kinds, pool and catalog metadata (source, licence,
+    citation), so the two variants cannot drift apart."""
+    crop = dataset.crop
+    if crop is None:
+        raise ValueError(f"{dataset.name} is not a crop dataset; it has no partitioned variant")
+    single = dataset.asset.specs_by_key[dataset.asset.key]
+    pool = dataset.asset.op.pool
+    resource_keys = {"storage", "crop_copy", crop.source_key}
+
+    def blocks(context: AssetExecutionContext, config: VerifiedConfig) -> dict:
+        resources = context.resources
+        source = crop.open(getattr(resources, crop.source_key), config)
+        return copy_partition(
+            crop, source, resources.storage, resources.crop_copy,
+            int(context.partition_key), SHARES, context.log,
+        )  # fmt: skip
+
+    def assembled(
+        context: AssetExecutionContext, config: VerifiedConfig, shares: dict
+    ) -> MaterializeResult:
+        resources = context.resources
+        storage: StorageRoot = resources.storage
+        source = crop.open(getattr(resources, crop.source_key), config)
+        with storage.lease(crop.name, context.run.run_id, context.log):
+            return assemble(crop, source, shares, storage, resources.crop_copy, context.log)
+
+    blocks_asset = asset(
+        name=f"{dataset.name}_blocks",
+        partitions_def=PARTITIONS,
+        group_name=single.group_name,
+        kinds=single.kinds,
+        code_version=single.code_version,
+        pool=pool,
+        required_resource_keys=resource_keys,
+        description=f"One share of the {dataset.name} crop's blocks, copied into the shared store.",
+    )(_with_config(blocks, crop.config))
+    assembled_asset = asset(
+        name=dataset.name,
+        ins={"shares": AssetIn(f"{dataset.name}_blocks")},
+        group_name=single.group_name,
+        kinds=single.kinds,
+        code_version=single.code_version,
+        freshness_policy=single.freshness_policy,
+        pool=pool,
+        metadata=single.metadata,
+        required_resource_keys=resource_keys,
+        description=f"The {dataset.name} crop assembled from its block partitions; its manifest.",
+    )(_with_config(assembled, crop.config))
+    return [blocks_asset, assembled_asset]
 
 
-@asset(
-    name="flyem_hemibrain",
-    ins={"shares": AssetIn("flyem_hemibrain_blocks")},
-    group_name=ASSET_GROUP,
-    kinds={"gcs", "precomputed", "zarr"},
-    code_version="1",
-    freshness_policy=DATASET_FRESHNESS,
-    description="The hemibrain crop assembled from its block partitions; its manifest.",
-)
-def flyem_hemibrain_assembled(
-    context: AssetExecutionContext,
-    config: HemibrainConfig,
-    storage: StorageRoot,
-    hemibrain: HemibrainVolume,
-    crop_copy: CropCopy,
-    shares: dict,
-) -> MaterializeResult:
-    source = hemibrain_dataset.open_source(hemibrain, config)
-    with storage.lease(hemibrain_dataset.DATASET.name, context.run.run_id, context.log):
-        return assemble(hemibrain_dataset.DATASET, source, shares, storage, crop_copy, context.log)
-
-
-@asset(
-    name="openorganelle_jrc_blocks",
-    partitions_def=PARTITIONS,
-    group_name=ASSET_GROUP,
-    kinds={"s3", "zarr"},
-    code_version="1",
-    pool=S3_JANELIA_POOL,
-    description="One share of the OpenOrganelle crop's blocks, copied into the shared store.",
-)
-def openorganelle_jrc_blocks(
-    context: AssetExecutionContext,
-    config: OpenOrganelleConfig,
-    storage: StorageRoot,
-    openorganelle: OpenOrganelleStore,
-    crop_copy: CropCopy,
-) -> dict:
-    source = openorganelle_dataset.open_source(openorganelle, config)
-    return copy_partition(
-        openorganelle_dataset.DATASET, source, storage, crop_copy,
-        int(context.partition_key), SHARES, context.log,
-    )  # fmt: skip
-
-
-@asset(
-    name="openorganelle_jrc",
-    ins={"shares": AssetIn("openorganelle_jrc_blocks")},
-    group_name=ASSET_GROUP,
-    kinds={"s3", "zarr"},
-    code_version="1",
-    freshness_policy=DATASET_FRESHNESS,
-    description="The OpenOrganelle crop assembled from its block partitions; its manifest.",
-)
-def openorganelle_jrc_assembled(
-    context: AssetExecutionContext,
-    config: OpenOrganelleConfig,
-    storage: StorageRoot,
-    openorganelle: OpenOrganelleStore,
-    crop_copy: CropCopy,
-    shares: dict,
-) -> MaterializeResult:
-    source = openorganelle_dataset.open_source(openorganelle, config)
-    with storage.lease(openorganelle_dataset.DATASET.name, context.run.run_id, context.log):
-        return assemble(
-            openorganelle_dataset.DATASET, source, shares, storage, crop_copy, context.log
-        )
-
-
-ASSETS = [
-    flyem_hemibrain_blocks,
-    flyem_hemibrain_assembled,
-    openorganelle_jrc_blocks,
-    openorganelle_jrc_assembled,
-]
+def _with_config(function: F, config: type[VerifiedConfig]) -> F:
+    """`function` with its `config` annotated as the dataset's own config class, from which
+    Dagster reads the run config schema (the class is known only once the spec is)."""
+    function.__annotations__["config"] = config
+    return function

@@ -1,4 +1,5 @@
-"""The IO manager: each asset's small JSON value at `{root}/{asset_key}.json`.
+"""The IO manager: each asset's small JSON value where the manifest store puts it,
+`{root}/{asset_key}.json` (`storage.manifest_store`, the one rule every reader uses too).
 
 Only manifests and reports pass through here; file bodies and arrays are streamed to
 storage by the assets themselves, as Dagster recommends for large data.
@@ -21,8 +22,9 @@ from upath import UPath
 
 from em_assets.manifest.model import Manifest
 from em_assets.storage.lease import finish_writing
+from em_assets.storage.manifest_store import UnreadableManifestError, manifest_name, read_manifest
 from em_assets.storage.orphans import named_entries, remove_orphans
-from em_assets.storage.root import StorageRoot, UnreadableManifestError, read_manifest
+from em_assets.storage.root import StorageRoot
 from em_assets.storage.staging import write_atomically
 
 
@@ -54,11 +56,15 @@ class JsonIOManager(UPathIOManager):
     instead of failing on the first.
     """
 
-    extension = ".json"
+    extension: str | None = ""
+    """The suffix is part of the manifest store's name for the asset (`manifest_name`)."""
 
     def __init__(self, base_path: UPath, missing_ok: bool = False) -> None:
         super().__init__(base_path=base_path)
         self.missing_ok = missing_ok
+
+    def get_asset_relative_path(self, context: InputContext | OutputContext) -> UPath:
+        return UPath(manifest_name(context.asset_key.to_user_string()))
 
     def dump_to_path(self, context: OutputContext, obj: Any, path: UPath) -> None:
         if isinstance(obj, BaseModel):

@@ -7,8 +7,6 @@ could escape the directory it is joined to.
 
 from __future__ import annotations
 
-import json
-import logging
 import os
 import re
 from collections.abc import Iterator
@@ -17,18 +15,19 @@ from urllib.parse import urlsplit
 
 from dagster import ConfigurableResource
 from fsspec.registry import known_implementations
-from pydantic import Field, ValidationError
+from pydantic import Field
 from upath import UPath
 
 from em_assets.manifest.model import Manifest
 from em_assets.settings import ASSETS_ROOT, LEASE_WAIT, ConfigurationError
 from em_assets.storage.lease import open_lease, writing
+from em_assets.storage.manifest_store import manifest_path, stored_manifest
+from em_assets.storage.paths import child_path
 from em_assets.storage.staging import OBJECT_STORES, is_local
 from em_assets.transfer.progress import Logger
 
 _LOOKS_LIKE_URL_WITHOUT_SLASHES = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:(?!//)")
 _READ_ONLY_PROTOCOLS = {"http", "https", "ftp", "github", "zip", "tar"}
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ +-]*$")
 
 
 def parse_root(value: str, variable: str = ASSETS_ROOT.name) -> UPath:
@@ -69,26 +68,6 @@ def parse_root(value: str, variable: str = ASSETS_ROOT.name) -> UPath:
         return UPath(text.rstrip("/"))
     except (ImportError, ValueError) as error:
         raise ConfigurationError(f"{variable}={value!r} cannot be opened: {error}") from error
-
-
-def child_path_name_problem(name: str) -> str | None:
-    """Why `name` is not a plain file name (no separators, no `..`, no scheme), or None."""
-    if not _SAFE_NAME.match(name) or ".." in name:
-        return f"{name!r} is not a plain file name (letters, digits, '._ +-' only)"
-    return None
-
-
-def child_path(directory: UPath, name: str) -> UPath:
-    """Join a single file name taken from outside input onto `directory`.
-
-    A listing entry or a config value must never decide where a file is written.
-    """
-    problem = child_path_name_problem(name)
-    if problem:
-        raise ConfigurationError(
-            f"refusing file name {problem}; nothing is written under {directory}."
-        )
-    return directory / name
 
 
 class EscapingPathError(ConfigurationError):
@@ -156,46 +135,10 @@ class StorageRoot(ConfigurableResource):
             yield
 
     def manifest_path(self, asset_name: str) -> UPath:
-        """`{root}/{asset_name}.json`, the IO manager's copy of the asset's manifest."""
-        return child_path(self.base(), f"{asset_name}.json")
+        """Where the IO manager keeps `asset_name`'s manifest (see `storage.manifest_store`)."""
+        return manifest_path(self.base(), asset_name)
 
     def stored_manifest(self, asset_name: str, log: Logger | None = None) -> Manifest | None:
         """The manifest of this asset's last materialization here, or None if there is none
-        usable. An unreadable one is said so, by path, before everything is rebuilt."""
-        path = self.manifest_path(asset_name)
-        try:
-            return read_manifest(path)
-        except FileNotFoundError:
-            return None
-        except UnreadableManifestError as error:
-            (log or logging.getLogger("em_assets")).warning(f"{error}; rebuilding {asset_name}")
-            return None
-
-
-class UnreadableManifestError(ValueError):
-    """A stored manifest exists but is not a manifest (truncated, emptied, edited)."""
-
-
-def read_manifest(path: UPath) -> Manifest:
-    """The manifest at `path`; FileNotFoundError if absent, UnreadableManifestError (naming
-    the path and the first problem) if it does not parse or validate."""
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise  # absent is not unreadable: the caller decides what absence means
-    except (OSError, UnicodeDecodeError) as error:
-        raise UnreadableManifestError(f"manifest {path} cannot be read: {error}") from error
-    try:
-        return Manifest.model_validate(json.loads(text))
-    except json.JSONDecodeError as error:
-        raise UnreadableManifestError(
-            f"manifest {path} is not valid JSON ({error.msg} at line {error.lineno}, "
-            f"column {error.colno}; {len(text)} characters)"
-        ) from error
-    except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "(top level)"
-        raise UnreadableManifestError(
-            f"manifest {path} is not a manifest: {error.error_count()} problem(s), the first "
-            f"at {where}: {first['msg']}"
-        ) from error
+        usable (an unreadable one is said so, by path, before everything is rebuilt)."""
+        return stored_manifest(self.base(), asset_name, log)

@@ -17,16 +17,8 @@ from em_assets.crops.copy import stored_digest
 from em_assets.crops.ome_zarr import open_image
 from em_assets.manifest.model import FileEntry, Manifest
 from em_assets.storage import fingerprint
-from em_assets.storage.root import child_path
+from em_assets.storage.paths import stored_path
 from em_assets.transfer.engine import sha256_of
-
-
-def stored_path(root: UPath, entry: FileEntry) -> UPath:
-    """The stored location of a manifest entry (paths are relative to the root)."""
-    path = root
-    for part in entry.path.split("/"):
-        path = child_path(path, part)
-    return path
 
 
 def _file_problems(path: UPath, entry: FileEntry) -> list[str]:

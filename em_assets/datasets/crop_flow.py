@@ -1,4 +1,5 @@
-"""The crop datasets' shared flow: open the source, reuse or place and copy, describe.
+"""The crop flow, shared by every crop dataset: open the source, reuse or place and copy,
+then the manifest and its materialization.
 
 A crop dataset module supplies only what is its own: how to open its source (and what
 that source says about itself) and its documented facts. Everything else, single step or
@@ -26,7 +27,7 @@ from dagster import (
 )
 from upath import UPath
 
-from em_assets.crops import pipeline
+from em_assets.crops import steps
 from em_assets.crops.copy import CopyProgress, copy_blocks, result_of
 from em_assets.crops.geometry import Box, Vec, blocks
 from em_assets.crops.labels import LabelSource, copy_labels, labels_current, with_labels
@@ -36,7 +37,8 @@ from em_assets.crops.placement import MAX_BACKGROUND, Placement, Rejection
 from em_assets.crops.resource import CropCopy
 from em_assets.crops.volume import VolumeLevel
 from em_assets.images.describe import describe_image
-from em_assets.manifest.checks import agrees_with_documentation, stored_data_intact
+from em_assets.integrity.checks import agrees_with_documentation, stored_data_intact
+from em_assets.integrity.verify import verify_files
 from em_assets.manifest.materialization import materialization, settle
 from em_assets.manifest.metadata import format_voxel_size
 from em_assets.manifest.model import (
@@ -47,7 +49,7 @@ from em_assets.manifest.model import (
     Manifest,
     build_manifest,
 )
-from em_assets.refresh.verification import deep_requested
+from em_assets.refresh.verification import VerifiedConfig, deep_requested
 from em_assets.storage.root import StorageRoot
 from em_assets.transfer.progress import Logger
 
@@ -80,6 +82,10 @@ class CropDataset:
     facts: DatasetFacts
     open: Callable[..., CropSource]
     """(source resource, run config) -> CropSource; validates the request first."""
+    config: type[VerifiedConfig]
+    """The run config of the crop (every step of a partitioned crop gets the same)."""
+    source_key: str
+    """The resource key of the source volume `open` takes."""
 
 
 class PartitionMismatchError(RuntimeError):
@@ -101,30 +107,28 @@ def materialize_crop(
     read to draw it again."""
     root = storage.base()
     previous = storage.stored_manifest(dataset.name, log)
-    kept = pipeline.reusable_crop(
+    kept = reusable_crop(
         previous, source.version, source.level, source.size, source.seed, root, log, deep
     )
     if kept is not None and labels_current(kept, source.labels):
         kept = with_views(kept, dataset, source, root)
-        shown = earlier_thumbnail(kept.content_version()) or pipeline.thumbnail(kept, root)
+        shown = earlier_thumbnail(kept.content_version()) or steps.thumbnail(kept, root)
         return materialization(*settle(kept, previous), payload_bytes=0, thumbnail=shown)
     directory = storage.dataset_dir(dataset.name)
-    keep = pipeline.stores_to_keep(previous)
-    pipeline.remove_stale_stores(directory, keep, log)
+    keep = steps.stores_to_keep(previous)
+    steps.remove_stale_stores(directory, keep, log)
 
-    def copy(placement: Placement) -> pipeline.CropOutcome:
-        store = directory / pipeline.store_name(source.version, source.level, placement.box)
-        return pipeline.write_crop(
+    def copy(placement: Placement) -> steps.CropOutcome:
+        store = directory / steps.store_name(source.version, source.level, placement.box)
+        return steps.write_crop(
             source.level, placement, store, dataset.facts.title, copier, log, dataset.name
         )
 
     if source.placement is not None:  # the request fixes the crop: nothing to search
         outcome = copy(source.placement)
     else:
-        search = pipeline.candidate_search(
-            source.level, source.levels, source.size, source.seed, log
-        )
-        outcome, rejected = pipeline.place_and_copy(search, copy, log)
+        search = steps.candidate_search(source.level, source.levels, source.size, source.seed, log)
+        outcome, rejected = steps.place_and_copy(search, copy, log)
         for copied in (c for c in rejected if c.store.name not in keep):
             log.info(f"removing the rejected crop store {copied.store}")
             copied.store.fs.rm(copied.store.path, recursive=True)
@@ -132,25 +136,59 @@ def materialize_crop(
         source.labels, source.level, outcome.placement.box, outcome.store, root, copier, log,
         dataset.name,
     )  # fmt: skip
-    return describe(dataset, source, outcome, storage, previous, labels)
+    return crop_materialization(dataset, source, outcome, storage, previous, labels)
+
+
+def reusable_crop(
+    previous: Manifest | None,
+    source_version: str,
+    level: VolumeLevel,
+    size: Vec,
+    seed: int,
+    root: UPath,
+    log: Logger,
+    deep: bool = False,
+) -> Manifest | None:
+    """The stored crop, if it was cut from this source version with this request and still
+    reads back exactly (shape, dtype, voxel digest): by an unchanged fingerprint, else (or
+    with `deep`) re-digested, in which case the fingerprint is taken afresh. Placement
+    depends only on the seed and the source, so the same request would land in the same
+    place: nothing to transfer."""
+    crop = previous.crop if previous else None
+    if (
+        previous is None
+        or crop is None
+        or previous.source_version != source_version
+        or (crop.scale, crop.size_voxels, crop.seed) != (level.name, list(size), seed)
+    ):
+        return None
+    verification = verify_files(root, previous, deep)
+    if verification.problems:
+        log.warning(
+            f"stored crop no longer matches its manifest ({'; '.join(verification.problems)}); "
+            "copying again"
+        )
+        return None
+    return previous.model_copy(update={"files": verification.entries})
 
 
 def place(source: CropSource, log: Logger) -> Placement:
     """The crop the request fixes, else the seeded placement."""
     if source.placement is not None:
         return source.placement
-    return pipeline.place(source.level, source.levels, source.size, source.seed, log)
+    return steps.place(source.level, source.levels, source.size, source.seed, log)
 
 
-def describe(
+def crop_materialization(
     dataset: CropDataset,
     source: CropSource,
-    outcome: pipeline.CropOutcome,
+    outcome: steps.CropOutcome,
     storage: StorageRoot,
     previous: Manifest | None,
     labels: tuple[list[LabelInfo], list[FileEntry]] | None = None,
 ) -> MaterializeResult:
-    """The manifest of a written crop; `labels` are the (infos, file entries) stored with it."""
+    """The manifest of a written crop as a materialization; `labels` are the (infos, file
+    entries) stored with it."""
     root = storage.base()
     facts = dataset.facts
     manifest = build_manifest(
@@ -178,7 +216,7 @@ def describe(
             **source.provenance,  # a source placing its crop otherwise says so
         },
         **with_labels(
-            pipeline.manifest_fields(outcome, source.level, source.levels[0], root),
+            steps.manifest_fields(outcome, source.level, source.levels[0], root),
             *(labels or ([], [])),
         ),
     )
@@ -187,7 +225,7 @@ def describe(
         manifest,
         unchanged,
         payload_bytes=None,  # the readers do not count bytes; chunks copied are shown instead
-        thumbnail=pipeline.thumbnail(manifest, root),
+        thumbnail=steps.thumbnail(manifest, root),
         metadata={
             "chunks_copied": MetadataValue.int(outcome.copy.chunks),
             "absent_chunks": MetadataValue.int(outcome.copy.absent_chunks),
@@ -237,10 +275,10 @@ def copy_partition(
     """
     started = time.monotonic()
     placement = place(source, log)
-    store = storage.dataset_dir(dataset.name) / pipeline.store_name(
+    store = storage.dataset_dir(dataset.name) / steps.store_name(
         source.version, source.level, placement.box
     )
-    output = ensure_image(store, pipeline.image_spec(source.level, placement, dataset.facts.title))
+    output = ensure_image(store, steps.image_spec(source.level, placement, dataset.facts.title))
     mine = [
         block
         for index, block in enumerate(blocks(placement.box, copier.block(source.level.chunk)))
@@ -309,18 +347,18 @@ def assemble(
         )
     seconds = sum(p["seconds"] for p in partials.values())
     result = result_of(progress, box, str(source.level.dtype), seconds)
-    note = pipeline.full_resolution_note(result.statistics["background_fraction"], None)
+    note = steps.full_resolution_note(result.statistics["background_fraction"], None)
     placement = Placement(
         box, source.seed, described + note, first["estimated_background"], rejected
     )
     store: UPath = storage.dataset_dir(dataset.name) / store_name
-    spec = pipeline.image_spec(source.level, placement, dataset.facts.title)
-    outcome = pipeline.outcome_of(placement, result, store, spec)
+    spec = steps.image_spec(source.level, placement, dataset.facts.title)
+    outcome = steps.outcome_of(placement, result, store, spec)
     # Labels are small beside the EM (one layer, copied once the EM is whole): one step.
     labels = copy_labels(
         source.labels, source.level, box, store, storage.base(), copier, log, dataset.name
     )
-    return describe(
+    return crop_materialization(
         dataset, source, outcome, storage, storage.stored_manifest(dataset.name), labels
     )
 

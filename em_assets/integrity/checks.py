@@ -9,9 +9,10 @@ from dagster import AssetCheckResult, AssetCheckSeverity, MetadataValue
 from upath import UPath
 
 from em_assets.formats.errors import CorruptFileError
+from em_assets.integrity.verify import verify_files
 from em_assets.manifest.metadata import format_voxel_size
 from em_assets.manifest.model import DatasetFacts, FileEntry, Manifest
-from em_assets.manifest.verify import stored_path, verify_files
+from em_assets.storage.paths import stored_path
 
 Inspection = Callable[[UPath, FileEntry], list[str]]
 """Format-specific problems of one stored file that is present (empty list: none)."""

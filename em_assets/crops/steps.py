@@ -1,4 +1,6 @@
-"""From a volume and a crop request to a verified OME-Zarr crop: the flow both crop assets share."""
+"""The steps of making a crop: fitting the request, placing it, copying it into OME-Zarr,
+and the manifest fields and thumbnail of the copy. The order they run in (reuse, place,
+copy, describe) is the crop flow, `datasets/crop_flow.py`."""
 
 from __future__ import annotations
 
@@ -25,7 +27,6 @@ from em_assets.manifest.model import (
     RejectedCandidate,
 )
 from em_assets.manifest.thumbnail import thumbnail_metadata
-from em_assets.manifest.verify import verify_files
 from em_assets.settings import ConfigurationError
 from em_assets.storage import fingerprint
 from em_assets.storage.orphans import remove_orphans
@@ -72,39 +73,6 @@ def stores_to_keep(previous: Manifest | None) -> set[str]:
     if previous is not None and previous.array_path:
         keep.add(previous.array_path.rsplit("/", 1)[-1])
     return keep
-
-
-def reusable_crop(
-    previous: Manifest | None,
-    source_version: str,
-    level: VolumeLevel,
-    size: Vec,
-    seed: int,
-    root: UPath,
-    log: Logger,
-    deep: bool = False,
-) -> Manifest | None:
-    """The stored crop, if it was cut from this source version with this request and still
-    reads back exactly (shape, dtype, voxel digest): by an unchanged fingerprint, else (or
-    with `deep`) re-digested, in which case the fingerprint is taken afresh. Placement
-    depends only on the seed and the source, so the same request would land in the same
-    place: nothing to transfer."""
-    crop = previous.crop if previous else None
-    if (
-        previous is None
-        or crop is None
-        or previous.source_version != source_version
-        or (crop.scale, crop.size_voxels, crop.seed) != (level.name, list(size), seed)
-    ):
-        return None
-    verification = verify_files(root, previous, deep)
-    if verification.problems:
-        log.warning(
-            f"stored crop no longer matches its manifest ({'; '.join(verification.problems)}); "
-            "copying again"
-        )
-        return None
-    return previous.model_copy(update={"files": verification.entries})
 
 
 def remove_stale_stores(directory: UPath, keep: set[str], log: Logger) -> None:

@@ -1,0 +1,1 @@
+"""A sixth dataset that lives outside the package, to show what adding one takes."""
