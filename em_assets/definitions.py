@@ -19,7 +19,9 @@ def build_definitions(datasets: Sequence[DatasetSpec] = DATASETS) -> Definitions
     """The project over `datasets` (the registry's, or another list: a test's extra dataset,
     a trimmed deployment); everything below iterates them."""
     names = [spec.name for spec in datasets]
-    deep_verify, deep_verify_schedule = build_deep_verify([s.intact_check for s in datasets])
+    deep_verify, deep_verify_schedule = build_deep_verify(
+        [check for s in datasets for check in (s.intact_check, s.images_check)]
+    )
     return Definitions(
         assets=[*(spec.asset for spec in datasets), build_consolidated_report(names)],
         asset_checks=[check for spec in datasets for check in spec.checks],

@@ -360,6 +360,9 @@ def test_deep_verify_job_catches_rot_that_the_fingerprint_cannot_see(epfl_replic
     assert not epfl.passed
     assert "epfl_hippocampus/training.tif: sha256 differs" in epfl.metadata["problems"].value
     assert epfl.metadata["verification"].value == "deep"
+    images = evaluations["epfl_hippocampus_images_intact"]  # its images, every chunk decoded
+    assert images.passed and images.metadata["verification"].value == "deep"
+    assert images.metadata["voxels_decoded"].value > 0
 
 
 def test_verify_deep_run_config_fetches_a_rotted_file_again(epfl_replica, storage_root):

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from dagster import AssetChecksDefinition, AssetsDefinition, ConfigurableResource
 
 from em_assets.datasets.crop_flow import CropDataset
+from em_assets.images.check import images_check
 from em_assets.refresh.probe import CurrentVersion
 
 ResourceFactory = Callable[[], ConfigurableResource]
@@ -39,7 +40,13 @@ class DatasetSpec:
     other_checks: Sequence[AssetChecksDefinition] = ()
     crop: CropDataset | None = None
     """The crop flow's description of a crop dataset, else None (a file set)."""
+    images_check: AssetChecksDefinition = field(init=False)
+    """Every dataset's OME-Zarr images still open as listed (`images.check`), made here so a
+    dataset module does not repeat it."""
     checks: tuple[AssetChecksDefinition, ...] = field(init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "checks", (self.intact_check, *self.other_checks))
+        object.__setattr__(self, "images_check", images_check(self.name))
+        object.__setattr__(
+            self, "checks", (self.intact_check, self.images_check, *self.other_checks)
+        )

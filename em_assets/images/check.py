@@ -18,14 +18,40 @@ from typing import Any, cast
 
 import numpy as np
 import zarr
-from dagster import AssetCheckResult, MetadataValue
+from dagster import AssetCheckResult, AssetChecksDefinition, MetadataValue, asset_check
 from upath import UPath
 
 from em_assets.crops.ome_zarr import ARRAY_NAME, open_group
 from em_assets.images.convert import RECORD_KEY
 from em_assets.images.describe import describe_image
 from em_assets.manifest.model import ImageEntry, Manifest
-from em_assets.storage.root import child_path
+from em_assets.refresh.verification import deep_requested
+from em_assets.storage.root import StorageRoot, child_path
+
+
+def images_check(asset_name: str) -> AssetChecksDefinition:
+    """The `{asset}_images_intact` check of one dataset (not blocking: the stored data the
+    images were made from are checked by the dataset's own intact check; this one guards
+    what loaders and viewers open). The monthly `deep_verify` runs it deeply too."""
+
+    @asset_check(
+        asset=asset_name,
+        name=f"{asset_name}_images_intact",
+        description="Every OME-Zarr image the manifest lists opens with the recorded shape, "
+        "voxel size, labels and pyramid levels, made from the stored files (deep: every "
+        "chunk decodes).",
+    )
+    # `context` unannotated: under postponed annotations Dagster cannot resolve its type.
+    def images_intact_check(context, storage: StorageRoot) -> AssetCheckResult:
+        manifest = storage.stored_manifest(asset_name)
+        if manifest is None:
+            return AssetCheckResult(
+                passed=False,
+                description=f"no readable manifest of {asset_name}: materialize it again",
+            )
+        return images_intact(storage.base(), manifest, deep_requested(context))
+
+    return images_intact_check
 
 
 def images_intact(root: UPath, manifest: Manifest, deep: bool = False) -> AssetCheckResult:

@@ -2,9 +2,10 @@
 
 Refreshes trust a stored copy whose fingerprint is unchanged (see `storage.fingerprint`);
 what a fingerprint cannot see (a bit flipped below the filesystem, which moves neither
-mtime nor ctime) is caught here. The job runs the blocking "intact" checks alone, tagged so
-they ignore fingerprints; each result is an ordinary asset check result in the UI, and a
-failed one blocks nothing until the next refresh fetches the damaged file again.
+mtime nor ctime) is caught here. The job runs the "intact" checks alone (each dataset's
+stored data, and its OME-Zarr images, every chunk decoded), tagged so they ignore
+fingerprints; each result is an ordinary asset check result in the UI, and a failed one
+blocks nothing until the next refresh fetches the damaged file again.
 
 Stopped by default, as is the Dagster convention: a deployment turns it on deliberately.
 """
@@ -32,15 +33,15 @@ CRON = "0 3 1 * *"
 def build_deep_verify(
     intact_checks: Sequence[AssetChecksDefinition],
 ) -> tuple:
-    """(job, schedule): the job over the datasets' blocking intact checks, and its monthly
-    schedule."""
+    """(job, schedule): the job over the datasets' intact checks (stored data and images),
+    and its monthly schedule."""
     job = define_asset_job(
         name=JOB_NAME,
         selection=AssetSelection.checks(*intact_checks),
         tags={VERIFY_TAG: "deep"},
         description=(
-            "Re-hashes every stored file and re-digests every crop (fingerprints ignored) and "
-            "reports each dataset's result as its intact check."
+            "Re-hashes every stored file, re-digests every crop and decodes every image chunk "
+            "(fingerprints ignored), and reports each result as the dataset's intact checks."
         ),
     )
     schedule = ScheduleDefinition(
