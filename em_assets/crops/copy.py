@@ -27,7 +27,7 @@ VERIFY_BLOCK_VOXELS = 256**3
 
 
 @dataclass
-class CopyProgress:
+class CopiedBlocks:
     """What a set of copied blocks contributes: mergeable across workers and partitions."""
 
     statistics: RunningStatistics = field(default_factory=RunningStatistics)
@@ -37,7 +37,7 @@ class CopyProgress:
     """Source chunks never written (read as the fill value). Blocks are whole source
     chunks, so the counts of disjoint blocks add up without counting a chunk twice."""
 
-    def merge(self, other: CopyProgress) -> None:
+    def merge(self, other: CopiedBlocks) -> None:
         self.statistics.merge(other.statistics)
         self.digests.update(other.digests)
         self.blocks += other.blocks
@@ -52,7 +52,7 @@ class CopyProgress:
         }
 
     @classmethod
-    def from_json(cls, document: dict) -> CopyProgress:
+    def from_json(cls, document: dict) -> CopiedBlocks:
         return cls(
             statistics=RunningStatistics.from_json(document["statistics"]),
             digests={(z, y, x): digest for z, y, x, digest in document["digests"]},
@@ -89,7 +89,7 @@ def combine_digests(digests: dict[ChunkIndex, str], shape_zyx: Iterable[int], dt
     return combined.hexdigest()
 
 
-def result_of(progress: CopyProgress, crop: Box, dtype: str, seconds: float) -> CopyResult:
+def result_of(progress: CopiedBlocks, crop: Box, dtype: str, seconds: float) -> CopyResult:
     return CopyResult(
         statistics=progress.statistics.summary(),
         content_digest=combine_digests(progress.digests, crop.size[::-1], dtype),
@@ -114,7 +114,7 @@ def copy_blocks(
     label: str,
     workers: int = 1,
     writer: BlockWriter | None = None,
-) -> CopyProgress:
+) -> CopiedBlocks:
     """Copy `planned` blocks of `crop` into `output`, `workers` at a time.
 
     At most `workers` blocks are read at once and at most twice that are queued, so memory
@@ -125,24 +125,24 @@ def copy_blocks(
     """
     write = (writer or block_writer(output)).write
 
-    def copy_one(source_box: Box) -> CopyProgress:
+    def copy_one(source_box: Box) -> CopiedBlocks:
         data, absent = read(source_box)
         expected = source_box.size[::-1]
         if data.shape != expected:
             raise ValueError(f"{label}: read {data.shape} for a block of {expected} (z, y, x)")
         relative = source_box.relative_to(crop.offset)
         written = write(relative, data)
-        part = CopyProgress(
+        part = CopiedBlocks(
             blocks=1, digests=chunk_digests(data, relative, chunk), absent_chunks=absent
         )
         part.statistics.add(data)
         written.result()
         return part
 
-    total = CopyProgress()
+    total = CopiedBlocks()
     started = last_report = time.monotonic()
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="em-crop") as pool:
-        pending: set[Future[CopyProgress]] = set()
+        pending: set[Future[CopiedBlocks]] = set()
         queue = iter(planned)
         while True:
             while len(pending) < 2 * max(1, workers) and (box := next(queue, None)) is not None:

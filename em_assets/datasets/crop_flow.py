@@ -28,7 +28,7 @@ from dagster import (
 from upath import UPath
 
 from em_assets.crops import steps
-from em_assets.crops.copy import CopyProgress, copy_blocks, result_of
+from em_assets.crops.copy import CopiedBlocks, copy_blocks, result_of
 from em_assets.crops.geometry import Box, Vec, blocks
 from em_assets.crops.labels import LabelSource, copy_labels, labels_current, with_labels
 from em_assets.crops.neuroglancer import crop_state, link
@@ -336,9 +336,9 @@ def assemble(
         for r in first.get("rejected", [])
     )
     described = first["placement"]
-    progress = CopyProgress()
+    progress = CopiedBlocks()
     for partial in partials.values():
-        progress.merge(CopyProgress.from_json(partial["progress"]))
+        progress.merge(CopiedBlocks.from_json(partial["progress"]))
     expected_chunks = len(list(blocks(Box((0, 0, 0), box.size), source.level.chunk)))
     if len(progress.digests) != expected_chunks:
         raise PartitionMismatchError(
