@@ -506,7 +506,9 @@ def main() -> None:
             crop_comparisons(results, tree, http, s3, crop_env, sizes, 1 if args.smoke else 3)
         print(results.markdown())
         return
-    stacks = {"training.tif": sizes.transfer_file, "training_groundtruth.tif": 4 * MIB}
+    # The ground truth covers its stack voxel for voxel (as EPFL's does): it becomes the
+    # image's label, which must have the image's shape.
+    stacks = {"training.tif": sizes.transfer_file, "training_groundtruth.tif": sizes.transfer_file}
     if sizes.big_file:
         stacks["volumedata.tif"] = sizes.big_file
     epfl = build.write_epfl(tree, stacks)
