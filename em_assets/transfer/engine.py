@@ -18,11 +18,9 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import os
 import queue
 import re
 import threading
-from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
@@ -41,9 +39,6 @@ from em_assets.transfer.retry import Attempts, TryAgain
 
 CHUNK_BYTES = 1024 * 1024
 WRITE_QUEUE_DEPTH = 8
-WRITEBACK_BYTES = 16 * 1024 * 1024
-"""On a local root, the disk is asked to start writing every this many bytes (see
-`_HashingWriter._start_writeback`), so the fsync before the rename finds little left."""
 _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
 
 
@@ -267,7 +262,6 @@ class _HashingWriter:
         return resumable.bytes
 
     def _work(self) -> None:
-        written_back = self.written
         while (piece := self.queue.get()) is not None:
             if self.error is None:
                 try:
@@ -275,30 +269,12 @@ class _HashingWriter:
                     self.file.write(piece)
                     self.hasher.update(piece)
                     self.written += len(piece)
-                    if self.written - written_back >= WRITEBACK_BYTES and self.staging.local:
-                        self._start_writeback(written_back, self.written - written_back)
-                        written_back = self.written
                 except OSError as error:
                     full = error.errno == errno.ENOSPC
                     where = self.staging.destination
                     self.error = out_of_space(error, where, self.written) if full else error
                 except BaseException as error:  # handed to the reading thread
                     self.error = error
-
-    def _start_writeback(self, offset: int, length: int) -> None:
-        """Start writing `length` bytes at `offset` to disk now, without waiting for it.
-
-        The file is fsynced before its rename (a file reaches its final path only durable);
-        left alone, the kernel holds a whole file's dirty pages and that fsync then writes
-        all of them after the last byte arrived, so download and disk write take turns.
-        POSIX_FADV_DONTNEED on dirty pages starts their writeback (asynchronously, on Linux)
-        and lets the kernel drop them from the page cache once written (a 3 GiB download
-        does not push 3 GiB of other files out of it); the two then overlap. Advice only:
-        where it is not supported nothing changes but the speed."""
-        assert self.file is not None
-        self.file.flush()
-        with suppress(OSError, AttributeError):
-            os.posix_fadvise(self.file.fileno(), offset, length, os.POSIX_FADV_DONTNEED)
 
     def write(self, piece: bytes) -> None:
         if self.error is not None:
