@@ -20,7 +20,7 @@ import zarr
 from em_assets.crops.chunk_writer import BlockWriter, block_writer
 from em_assets.crops.geometry import Box, Vec, block_shape, blocks
 from em_assets.crops.statistics import RunningStatistics
-from em_assets.transfer.progress import Logger
+from em_assets.logger import Logger
 
 ChunkIndex = tuple[int, int, int]
 VERIFY_BLOCK_VOXELS = 256**3

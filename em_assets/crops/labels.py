@@ -22,10 +22,10 @@ from em_assets.crops.geometry import Box
 from em_assets.crops.ome_zarr import ARRAY_NAME, ImageSpec, create_label, stored_size
 from em_assets.crops.resource import CropCopy
 from em_assets.crops.volume import VolumeLevel, physical_offset
+from em_assets.logger import Logger
 from em_assets.manifest.model import FileEntry, LabelInfo, Manifest
 from em_assets.settings import ConfigurationError
 from em_assets.storage import fingerprint
-from em_assets.transfer.progress import Logger
 
 RATIO_TOLERANCE = 1e-6
 

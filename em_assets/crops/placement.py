@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from em_assets.crops.geometry import Box, Vec
-from em_assets.transfer.progress import Logger
+from em_assets.logger import Logger
 
 MAX_CANDIDATES = 32
 MAX_BACKGROUND = 0.5

@@ -19,6 +19,7 @@ from em_assets.crops.placement import MAX_BACKGROUND, CandidateSearch, Placement
 from em_assets.crops.resource import CropCopy
 from em_assets.crops.statistics import coarse_background_fraction
 from em_assets.crops.volume import VolumeLevel, corresponding_box, physical_offset, probe_level
+from em_assets.logger import Logger
 from em_assets.manifest.model import (
     ContentStatistics,
     CropInfo,
@@ -30,7 +31,6 @@ from em_assets.manifest.thumbnail import thumbnail_metadata
 from em_assets.settings import ConfigurationError
 from em_assets.storage import fingerprint
 from em_assets.storage.orphans import remove_orphans
-from em_assets.transfer.progress import Logger
 
 STORE_PREFIX = "crop-"
 MAX_COPIES = 3

@@ -39,6 +39,7 @@ from em_assets.crops.volume import VolumeLevel
 from em_assets.images.describe import describe_image
 from em_assets.integrity.checks import agrees_with_documentation, stored_data_intact
 from em_assets.integrity.verify import verify_files
+from em_assets.logger import Logger
 from em_assets.manifest.materialization import materialization, settle
 from em_assets.manifest.metadata import format_voxel_size
 from em_assets.manifest.model import (
@@ -51,7 +52,6 @@ from em_assets.manifest.model import (
 )
 from em_assets.refresh.verification import VerifiedConfig, deep_requested
 from em_assets.storage.root import StorageRoot
-from em_assets.transfer.progress import Logger
 
 
 @dataclass(frozen=True)

@@ -13,13 +13,13 @@ from typing import Any
 
 from upath import UPath
 
+from em_assets.logger import Logger
 from em_assets.manifest.fetched import file_entry, previous_copy
 from em_assets.manifest.model import FileEntry, Manifest, version_digest
 from em_assets.storage import fingerprint
 from em_assets.transfer.client import HttpClient, RemoteVersion
 from em_assets.transfer.content import ExpectedFormat
 from em_assets.transfer.engine import fetch_file
-from em_assets.transfer.progress import Logger
 
 Describe = Callable[[UPath], tuple[list[int], str]]
 """Shape (z, y, x or rows, columns) and dtype of a stored file, from its header."""

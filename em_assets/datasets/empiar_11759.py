@@ -48,6 +48,7 @@ from em_assets.formats.dm3 import (
 )
 from em_assets.images.file_datasets import slice_stack
 from em_assets.integrity.checks import agrees_with_documentation, readable_by, stored_data_intact
+from em_assets.logger import Logger
 from em_assets.manifest.metadata import static_metadata
 from em_assets.manifest.model import DatasetFacts, Manifest
 from em_assets.refresh.freshness import DATASET_FRESHNESS
@@ -58,7 +59,6 @@ from em_assets.storage.root import StorageRoot, child_path
 from em_assets.transfer.client import HttpClient
 from em_assets.transfer.content import DM3
 from em_assets.transfer.errors import UnexpectedContentError
-from em_assets.transfer.progress import Logger
 from em_assets.transfer.resource import HttpTransfer
 from em_assets.transfer.retry import Attempts, TryAgain
 

@@ -25,6 +25,7 @@ from em_assets.datasets import downloads
 from em_assets.datasets.downloads import RemoteFile
 from em_assets.images.build import build_images
 from em_assets.images.convert import ImageSource
+from em_assets.logger import Logger
 from em_assets.manifest.materialization import materialization, settle
 from em_assets.manifest.model import DatasetFacts, FileEntry, build_manifest
 from em_assets.manifest.thumbnail import thumbnail_metadata
@@ -33,7 +34,6 @@ from em_assets.refresh.verification import VerifiedConfig
 from em_assets.storage.root import StorageRoot
 from em_assets.transfer.client import HttpClient, RemoteVersion
 from em_assets.transfer.content import ExpectedFormat
-from em_assets.transfer.progress import Logger
 from em_assets.transfer.resource import HttpTransfer
 
 

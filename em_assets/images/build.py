@@ -14,9 +14,9 @@ from functools import partial
 from em_assets.images.convert import ImageSource, write_image
 from em_assets.images.describe import describe_image, relative_path
 from em_assets.images.store import is_current, publish, store_name
+from em_assets.logger import Logger
 from em_assets.manifest.model import ImageEntry
 from em_assets.storage.root import StorageRoot, child_path
-from em_assets.transfer.progress import Logger
 
 
 def build_images(

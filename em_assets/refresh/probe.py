@@ -11,9 +11,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from em_assets.logger import Logger
 from em_assets.storage.root import StorageRoot
 from em_assets.transfer.client import HttpClient
-from em_assets.transfer.progress import Logger
 
 
 @dataclass(frozen=True)

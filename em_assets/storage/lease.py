@@ -36,8 +36,8 @@ from typing import Any
 from fsspec.asyn import sync
 from upath import UPath
 
+from em_assets.logger import Logger
 from em_assets.storage.staging import is_object_store, write_atomically
-from em_assets.transfer.progress import Logger
 
 LEASE_DIRECTORY = ".leases"
 POLL_S = 0.5

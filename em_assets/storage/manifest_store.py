@@ -14,9 +14,9 @@ import logging
 from pydantic import ValidationError
 from upath import UPath
 
+from em_assets.logger import Logger
 from em_assets.manifest.model import Manifest
 from em_assets.storage.paths import child_path
-from em_assets.transfer.progress import Logger
 
 MANIFEST_SUFFIX = ".json"
 

@@ -14,9 +14,9 @@ import shutil
 
 from upath import UPath
 
+from em_assets.logger import Logger
 from em_assets.manifest.model import Manifest
 from em_assets.storage.staging import is_local
-from em_assets.transfer.progress import Logger
 
 
 def named_entries(manifest: Manifest) -> set[str]:

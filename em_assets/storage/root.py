@@ -18,13 +18,13 @@ from fsspec.registry import known_implementations
 from pydantic import Field
 from upath import UPath
 
+from em_assets.logger import Logger
 from em_assets.manifest.model import Manifest
 from em_assets.settings import ASSETS_ROOT, LEASE_WAIT, ConfigurationError
 from em_assets.storage.lease import open_lease, writing
 from em_assets.storage.manifest_store import manifest_path, stored_manifest
 from em_assets.storage.paths import child_path
 from em_assets.storage.staging import OBJECT_STORES, is_local
-from em_assets.transfer.progress import Logger
 
 _LOOKS_LIKE_URL_WITHOUT_SLASHES = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:(?!//)")
 _READ_ONLY_PROTOCOLS = {"http", "https", "ftp", "github", "zip", "tar"}

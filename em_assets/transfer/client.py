@@ -21,13 +21,13 @@ import urllib3
 from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 
+from em_assets.logger import Logger
 from em_assets.transfer.content import describe_head
 from em_assets.transfer.errors import (
     IncompleteBodyError,
     PermanentHTTPError,
     UnexpectedContentError,
 )
-from em_assets.transfer.progress import Logger
 from em_assets.transfer.retry import (
     Attempts,
     RetryPolicy,

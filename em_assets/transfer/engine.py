@@ -27,6 +27,7 @@ from typing import Any, BinaryIO
 import requests
 from upath import UPath
 
+from em_assets.logger import Logger
 from em_assets.storage import fingerprint
 from em_assets.storage.fingerprint import Fingerprint
 from em_assets.storage.space import out_of_space, require_free_space
@@ -34,7 +35,7 @@ from em_assets.storage.staging import Resumable, SizeMismatchError, Staging
 from em_assets.transfer.client import TRANSIENT_ERRORS, HttpClient, RemoteVersion
 from em_assets.transfer.content import ExpectedFormat
 from em_assets.transfer.errors import IntegrityError, RetriesExhaustedError, UnexpectedContentError
-from em_assets.transfer.progress import Logger, Progress
+from em_assets.transfer.progress import Progress
 from em_assets.transfer.retry import Attempts, TryAgain
 
 CHUNK_BYTES = 1024 * 1024

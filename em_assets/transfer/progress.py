@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Protocol
+
+from em_assets.logger import Logger
 
 MIB = 1024 * 1024
 
@@ -16,12 +17,6 @@ def human_bytes(count: float) -> str:
             return f"{count:.0f} {unit}" if unit == "bytes" else f"{count:.1f} {unit}"
         count /= 1024
     return f"{count:.1f} TiB"
-
-
-class Logger(Protocol):
-    def info(self, msg: str) -> None: ...
-
-    def warning(self, msg: str) -> None: ...
 
 
 class Progress:

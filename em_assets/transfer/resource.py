@@ -5,8 +5,8 @@ from __future__ import annotations
 from dagster import ConfigurableResource
 from pydantic import Field
 
+from em_assets.logger import Logger
 from em_assets.transfer.client import HttpClient
-from em_assets.transfer.progress import Logger
 from em_assets.transfer.retry import RetryPolicy
 
 

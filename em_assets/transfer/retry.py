@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import TypeVar
 
+from em_assets.logger import Logger
 from em_assets.transfer.errors import RetriesExhaustedError
-from em_assets.transfer.progress import Logger
 from em_assets.transfer.unreachable import unreachable
 
 T = TypeVar("T")
