@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from dagster import EnvVar
+if TYPE_CHECKING:  # Dagster only when a resource is built: the transfer library imports this
+    from dagster import EnvVar
 
 
 class ConfigurationError(ValueError):
@@ -33,10 +35,14 @@ class EnvSetting:
         Passing `EnvVar` (not its value) keeps the setting out of Dagster's stored run config
         and shows it as coming from the environment in the UI.
         """
+        from dagster import EnvVar
+
         return EnvVar(self.name) if self.name in os.environ else self.default
 
     def int_source(self) -> int | EnvVar:
         """`source` for an integer field: the variable, parsed by Dagster, or the default."""
+        from dagster import EnvVar
+
         return EnvVar.int(self.name) if self.name in os.environ else int(self.default)
 
     def value(self) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
+import subprocess
+import sys
 
 import pytest
 from upath import UPath
@@ -310,3 +312,12 @@ def test_server_without_head_is_asked_once_and_still_downloads(client, served, b
     again = fetch(client, served, target, remote=remote,
                   previous=StoredFile(result.bytes, result.sha256, result.version))  # fmt: skip
     assert not again.reused  # without validators, a stored copy cannot be trusted as current
+
+
+def test_the_transfer_library_imports_without_dagster():
+    """A script that only downloads (or the benchmark timing the engine) does not pay for
+    Dagster: 1.2 s of the engine's import was `settings` importing `EnvVar` eagerly."""
+    probe = "import sys, em_assets.transfer.engine; print('dagster' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
