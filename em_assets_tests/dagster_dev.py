@@ -74,10 +74,20 @@ class DagsterDev:
         except subprocess.TimeoutExpired:
             self.process.kill()
         _, alive = psutil.wait_procs(started, timeout=15)
-        for process in alive:  # do not leak them into the next test
+        leftovers = [process for process in alive if not _exited(process)]
+        for process in leftovers:  # do not leak them into the next test
             process.kill()
         self.log_handle.close()
-        return alive
+        return leftovers
+
+
+def _exited(process: psutil.Process) -> bool:
+    """Gone, or a zombie: a dead child of `dagster dev` is reparented to whatever reaps
+    orphans here, which may be slow to collect it (seen under two test processes)."""
+    try:
+        return process.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
 
 
 def start_dagster_dev(workdir: Path, home: Path, env: dict[str, str]) -> DagsterDev:
