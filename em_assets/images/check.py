@@ -13,7 +13,6 @@ label, which is how rot inside a chunk is caught.
 from __future__ import annotations
 
 import functools
-import itertools
 from typing import Any, cast
 
 import numpy as np
@@ -24,6 +23,7 @@ from upath import UPath
 from em_assets.crops.ome_zarr import ARRAY_NAME, open_group
 from em_assets.images.convert import RECORD_KEY
 from em_assets.images.describe import describe_image
+from em_assets.images.pyramid import chunk_regions
 from em_assets.manifest.model import ImageEntry, Manifest
 from em_assets.refresh.verification import deep_requested
 from em_assets.storage.root import StorageRoot, child_path
@@ -163,12 +163,6 @@ def _levels(
 
 def _decode_all(array: Any) -> int:
     """Decode every chunk once, a chunk at a time (bounded memory); returns voxels read."""
-    total = 0
-    ranges = [range(0, n, c) for n, c in zip(array.shape, array.chunks, strict=True)]
-    for start in itertools.product(*ranges):
-        region = tuple(
-            slice(s, min(s + c, n))
-            for s, c, n in zip(start, array.chunks, array.shape, strict=True)
-        )
-        total += int(np.asarray(array[region]).size)
-    return total
+    return sum(
+        int(np.asarray(array[region]).size) for region in chunk_regions(array.shape, array.chunks)
+    )

@@ -55,7 +55,7 @@ def step_between(finer: Factors, coarser: Factors) -> ZYX:
 
 def downsample_level(source: zarr.Array, target: zarr.Array, step_zyx: ZYX, label: bool) -> None:
     """Fill `target` from `source`, one target chunk at a time."""
-    for region in _chunk_regions(target.shape, target.chunks):  # type: ignore[arg-type]  # 3-D; zarr says tuple[int, ...]
+    for region in chunk_regions(target.shape, target.chunks):  # type: ignore[arg-type]  # 3-D; zarr says tuple[int, ...]
         inner = tuple(
             slice(r.start * f, min(r.stop * f, n))
             for r, f, n in zip(region, step_zyx, source.shape, strict=True)
@@ -64,7 +64,8 @@ def downsample_level(source: zarr.Array, target: zarr.Array, step_zyx: ZYX, labe
         target[region] = subsample(block, step_zyx) if label else mean(block, step_zyx)
 
 
-def _chunk_regions(shape: ZYX, chunks: ZYX) -> Iterator[tuple[slice, slice, slice]]:
+def chunk_regions(shape: ZYX, chunks: ZYX) -> Iterator[tuple[slice, slice, slice]]:
+    """Every chunk of an array of `shape` as a region, in chunk order."""
     ranges = [range(0, n, c) for n, c in zip(shape, chunks, strict=True)]
     for start in itertools.product(*ranges):
         yield tuple(  # type: ignore[misc]  # a tuple(<generator>) over three axes
