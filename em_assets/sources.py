@@ -104,6 +104,12 @@ class EbiFiles(ConfigurableResource):
         return f"{require_http_url(self.base_url, EBI_FILES_URL.name)}/{path.lstrip('/')}"
 
 
+def ebi_files() -> EbiFiles:
+    """The one EBI file server resource (key "ebi") that EMPIAR and IDR both declare: one
+    factory, so the two specs cannot disagree about the service they share."""
+    return EbiFiles(base_url=EBI_FILES_URL.source())
+
+
 class IdrApi(ConfigurableResource):
     """The IDR web client's JSON endpoints (image metadata)."""
 

@@ -54,7 +54,7 @@ from em_assets.manifest.model import DatasetFacts, Manifest
 from em_assets.refresh.freshness import DATASET_FRESHNESS
 from em_assets.refresh.verification import VerifiedConfig, deep_requested
 from em_assets.settings import ASSET_GROUP, EBI_FILES_URL, EBI_POOL, EMPIAR_API_URL
-from em_assets.sources import EbiFiles, EmpiarApi
+from em_assets.sources import EbiFiles, EmpiarApi, ebi_files
 from em_assets.storage.root import StorageRoot, child_path
 from em_assets.transfer.client import HttpClient
 from em_assets.transfer.content import DM3
@@ -428,6 +428,6 @@ SPEC = DatasetSpec(
     current_version=current_version(DATASET),
     resources={
         "empiar": lambda: EmpiarApi(base_url=EMPIAR_API_URL.source()),
-        "ebi": lambda: EbiFiles(base_url=EBI_FILES_URL.source()),
+        "ebi": ebi_files,
     },
 )

@@ -50,7 +50,7 @@ from em_assets.manifest.model import DatasetFacts, Manifest
 from em_assets.refresh.freshness import DATASET_FRESHNESS
 from em_assets.refresh.verification import VerifiedConfig, deep_requested
 from em_assets.settings import ASSET_GROUP, EBI_FILES_URL, EBI_POOL, IDR_URL
-from em_assets.sources import EbiFiles, IdrApi
+from em_assets.sources import EbiFiles, IdrApi, ebi_files
 from em_assets.storage.root import StorageRoot, child_path
 from em_assets.transfer.content import TIFF
 from em_assets.transfer.errors import UnexpectedContentError
@@ -311,7 +311,7 @@ SPEC = DatasetSpec(
     other_checks=[idr_voxel_size_documented],
     current_version=current_version(DATASET),
     resources={
-        "ebi": lambda: EbiFiles(base_url=EBI_FILES_URL.source()),
+        "ebi": ebi_files,
         "idr": lambda: IdrApi(base_url=IDR_URL.source()),
     },
 )
