@@ -225,20 +225,52 @@ def test_a_partial_from_a_changed_source_is_discarded(big_epfl, storage_root, tm
     assert server.requests_for(EPFL_DIRECTORY + BIG)[-1].get("Range") is None
 
 
-def test_killed_lease_holder_on_s3_is_taken_over(s3_replica, tmp_path):
+@pytest.fixture(params=["s3", "gs"])
+def lease_root(request: pytest.FixtureRequest) -> UPath:
+    """A root in a fresh bucket of an object-store replica: moto S3, or the GCS emulator
+    with the request preconditions real GCS honours (`replicas.gcs`)."""
+    if request.param == "s3":
+        request.getfixturevalue("s3_replica").create_bucket("em-leases")
+    else:
+        import gcsfs
+
+        request.getfixturevalue("gcs_replica")
+        gcsfs.GCSFileSystem().mkdir("em-leases")
+    return UPath(f"{request.param}://em-leases/root")
+
+
+def test_object_store_writes_only_under_their_preconditions(lease_root):
+    """What every object-store lease rests on: create only if absent, replace and delete only
+    the version read. Without these, two runs could both believe they hold a lease."""
+    from em_assets.storage.lease import _ConditionalObject
+
+    record = _ConditionalObject(lease_root / ".leases" / "x.json")
+    first = record.create(b"run-a")
+    assert first is not None
+    assert record.create(b"run-b") is None  # exists: not overwritten
+    second = record.replace(b"run-a renewed", first)
+    assert second is not None and second != first
+    assert record.replace(b"run-b", first) is None  # a stale version: refused
+    assert record.delete(first) is False
+    current = record.read()
+    assert current is not None and current[0] == b"run-a renewed"
+    assert record.delete(second) is True
+    assert record.read() is None
+
+
+def test_killed_lease_holder_on_an_object_store_is_taken_over(lease_root):
     """A lease whose holder was SIGKILLed is taken over once it is stale, not before."""
-    s3_replica.create_bucket("em-leases")
     script = (
-        "import time, logging\n"
+        "import sys, time, logging\n"
         "from upath import UPath\n"
         "from em_assets.storage.lease import open_lease\n"
-        "lease = open_lease(UPath('s3://em-leases/root'), 'x', 'run-dead', 0, 8,"
-        " logging.getLogger())\n"
+        "lease = open_lease(UPath(sys.argv[1]), 'x', 'run-dead', 0, 8, logging.getLogger())\n"
         "lease.acquire(); print('held', flush=True); time.sleep(600)\n"
     )
     holder = subprocess.Popen(
-        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, env=os.environ.copy()
-    )
+        [sys.executable, "-c", script, str(lease_root)], stdout=subprocess.PIPE, text=True,
+        env=os.environ.copy(),
+    )  # fmt: skip
     assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
     holder.kill()
     holder.wait()
@@ -247,35 +279,54 @@ def test_killed_lease_holder_on_s3_is_taken_over(s3_replica, tmp_path):
 
     from em_assets.storage.lease import LeaseBusyError, open_lease
 
-    root = UPath("s3://em-leases/root")
-    impatient = open_lease(root, "x", "run-new", 0, 8, logging.getLogger())
+    impatient = open_lease(lease_root, "x", "run-new", 0, 8, logging.getLogger())
     with pytest.raises(LeaseBusyError, match="run-dead"):
         impatient.acquire()  # still fresh: the dead holder's lease stands for now
     started = time.monotonic()
-    patient = open_lease(root, "x", "run-new", 60, 8, logging.getLogger())
+    patient = open_lease(lease_root, "x", "run-new", 60, 8, logging.getLogger())
     patient.acquire()
     assert time.monotonic() - started < 40
-    assert b"run-new" in (root / ".leases" / "x.json").read_bytes()
+    assert b"run-new" in (lease_root / ".leases" / "x.json").read_bytes()
     patient.release()
-    assert not (root / ".leases" / "x.json").exists()
+    assert not (lease_root / ".leases" / "x.json").exists()
 
 
-def test_s3_lease_admits_one_holder_among_racing_processes(s3_replica, tmp_path):
+def test_object_store_lease_admits_one_holder_among_racing_processes(lease_root):
     """Several processes race for one lease: the conditional create lets exactly one win."""
-    s3_replica.create_bucket("em-race")
     script = (
         "import logging, sys\n"
         "from upath import UPath\n"
         "from em_assets.storage.lease import LeaseBusyError, open_lease\n"
-        "lease = open_lease(UPath('s3://em-race/root'), 'x', sys.argv[1], 0, 60,"
-        " logging.getLogger())\n"
+        "lease = open_lease(UPath(sys.argv[1]), 'x', sys.argv[2], 0, 60, logging.getLogger())\n"
         "try:\n    lease.acquire(); print('won', flush=True)\n"
         "except LeaseBusyError:\n    print('lost', flush=True)\n"
     )
     racers = [
-        subprocess.Popen([sys.executable, "-c", script, f"run-{i}"], stdout=subprocess.PIPE,
-                         text=True, env=os.environ.copy())
+        subprocess.Popen([sys.executable, "-c", script, str(lease_root), f"run-{i}"],
+                         stdout=subprocess.PIPE, text=True, env=os.environ.copy())
         for i in range(4)
     ]  # fmt: skip
     results = [r.communicate(timeout=300)[0].strip() for r in racers]
     assert sorted(results) == ["lost", "lost", "lost", "won"]
+
+
+def test_a_lease_taken_over_under_its_holder_is_known_lost(lease_root):
+    """If another run takes the lease (a holder stalled past the TTL), the holder's next
+    heartbeat finds its version replaced and the holder may write nothing more."""
+    import logging
+
+    from em_assets.storage.lease import LeaseLostError, _ConditionalObject, open_lease
+
+    lease = open_lease(lease_root, "x", "run-slow", 0, 2, logging.getLogger())
+    lease.acquire()
+    record = _ConditionalObject(lease_root / ".leases" / "x.json")
+    current = record.read()
+    assert current is not None
+    assert record.delete(current[1]) and record.create(b'{"run_id": "run-fast"}')
+    deadline = time.monotonic() + 20
+    while lease.lost is None and time.monotonic() < deadline:
+        time.sleep(0.1)  # the heartbeat runs every TTL / 4
+    with pytest.raises(LeaseLostError, match="replaced by another run"):
+        lease.assert_held()
+    lease.release()
+    assert b"run-fast" in (lease_root / ".leases" / "x.json").read_bytes()  # not deleted

@@ -185,6 +185,7 @@ class ObjectStoreLease(Lease):
         self.record = _ConditionalObject(self.directory / f"{asset}.json")
         self.version: str | None = None
         self.lost: str | None = None
+        self._renewed_at = 0.0
         self._stop = threading.Event()
         self._beat: threading.Thread | None = None
 
@@ -212,18 +213,29 @@ class ObjectStoreLease(Lease):
             if version is None:
                 return False
         self.version = version
+        self._renewed_at = time.monotonic()
         self._beat = threading.Thread(target=self._heartbeat, name="em-lease", daemon=True)
         self._beat.start()
         return True
 
     def _heartbeat(self) -> None:
+        """Renew every quarter of the TTL. A store that fails a renewal is tried again at the
+        next beat; once no renewal has succeeded for a whole TTL, another run may have taken
+        the lease over, so it counts as lost (never a silently dead heartbeat)."""
         while not self._stop.wait(self.ttl_s / 4):
             assert self.version is not None
-            renewed = self.record.replace(self._body(), self.version)
+            try:
+                renewed = self.record.replace(self._body(), self.version)
+            except OSError as error:
+                if time.monotonic() - self._renewed_at > self.ttl_s:
+                    self.lost = f"it could not be renewed for {self.ttl_s:.0f} s ({error})"
+                    return
+                continue
             if renewed is None:
                 self.lost = "its lease record was replaced by another run"
                 return
             self.version = renewed
+            self._renewed_at = time.monotonic()
 
     def _current_holder(self) -> Holder | None:
         current = self.record.read()
@@ -338,8 +350,21 @@ class _ConditionalObject:
 
 
 def _is_precondition_failure(error: BaseException) -> bool:
-    text = f"{type(error).__name__} {error}"
-    return isinstance(error, FileExistsError) or "Precondition" in text or "412" in text
+    """A 412 from either store. gcsfs raises FileExistsError for it; s3fs an OSError whose
+    message ("At least one of the pre-conditions you specified did not hold") names no
+    status, with botocore's error, code PreconditionFailed, in its chain."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, FileExistsError):
+            return True
+        response = getattr(seen, "response", None)
+        if isinstance(response, dict) and (
+            response.get("Error", {}).get("Code") == "PreconditionFailed"
+            or response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 412
+        ):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def open_lease(
