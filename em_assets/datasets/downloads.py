@@ -9,20 +9,31 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from upath import UPath
 
 from em_assets.logger import Logger
-from em_assets.manifest.fetched import file_entry, previous_copy
+from em_assets.manifest.fetched import file_entry, previous_copy, previous_entry
 from em_assets.manifest.model import FileEntry, Manifest, version_digest
 from em_assets.storage import fingerprint
 from em_assets.transfer.client import HttpClient, RemoteVersion
 from em_assets.transfer.content import ExpectedFormat
 from em_assets.transfer.engine import fetch_file
 
-Describe = Callable[[UPath], tuple[list[int], str]]
-"""Shape (z, y, x or rows, columns) and dtype of a stored file, from its header."""
+
+class Described(NamedTuple):
+    shape: list[int]
+    """z, y, x or rows, columns."""
+    dtype: str
+    header: dict[str, Any] | None
+    """Whatever else the header said that the manifest records (`FileEntry.header`)."""
+
+
+Describe = Callable[[UPath, FileEntry | None], Described]
+"""A stored file, from its header; given the earlier manifest entry when the file was kept on
+an unchanged fingerprint (its bytes are the ones that entry describes), so what the entry
+recorded may stand in for reading the header again."""
 
 
 @dataclass(frozen=True)
@@ -62,8 +73,9 @@ def download(
     log: Logger,
     deep: bool = False,
 ) -> Downloaded:
-    """Fetch (or verify and keep) every file, then describe it from its header; `deep`
-    re-hashes kept files even when their fingerprint is unchanged."""
+    """Fetch (or verify and keep) every file, then describe it (from its header, or from the
+    earlier entry of a file kept on its fingerprint); `deep` re-hashes kept files even when
+    their fingerprint is unchanged."""
     entries, payload = [], 0
     for remote_file in files:
         result = fetch_file(
@@ -78,8 +90,11 @@ def download(
             deep=deep,
         )
         payload += result.payload_bytes
-        shape, dtype = describe(remote_file.destination)
-        entries.append(file_entry(result, remote_file.path, shape, dtype))
+        earlier = (
+            previous_entry(previous, remote_file.path) if result.trusted_by_fingerprint else None
+        )
+        shape, dtype, header = describe(remote_file.destination, earlier)
+        entries.append(file_entry(result, remote_file.path, shape, dtype, header))
     # Files just written are inside their racy window: settled together, one wait at most.
     settled = [
         entry.model_copy(

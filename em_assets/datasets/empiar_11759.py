@@ -10,7 +10,7 @@ with that provenance, and cross-checked against the thickness 3View wrote into e
 import json
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from dagster import (
@@ -47,10 +47,15 @@ from em_assets.formats.dm3 import (
     read_dm3_image,
 )
 from em_assets.images.file_datasets import slice_stack
-from em_assets.integrity.checks import agrees_with_documentation, readable_by, stored_data_intact
+from em_assets.integrity.checks import (
+    agrees_with_documentation,
+    parsed_when_recorded,
+    readable_by,
+    stored_data_intact,
+)
 from em_assets.logger import Logger
 from em_assets.manifest.metadata import static_metadata
-from em_assets.manifest.model import DatasetFacts, Manifest
+from em_assets.manifest.model import DatasetFacts, FileEntry, Manifest
 from em_assets.refresh.freshness import DATASET_FRESHNESS
 from em_assets.refresh.verification import VerifiedConfig, deep_requested
 from em_assets.settings import ASSET_GROUP, EBI_FILES_URL, EBI_POOL, EMPIAR_API_URL
@@ -233,7 +238,21 @@ def refuse(probe: FileSetProbe) -> None:
 
 def read_header(path: UPath) -> Header:
     header = read_dm3_header(path)
-    return Header(list(header.shape), header.dtype, header)
+    return Header(list(header.shape), header.dtype, header, asdict(header))
+
+
+def recorded_header(entry: FileEntry) -> Header | None:
+    """The DM3 header as the entry recorded it (calibration, slice thickness included)."""
+    if entry.header is None:
+        return None
+    try:
+        fields = dict(entry.header)
+        header = Dm3Header(
+            **{**fields, "shape": tuple(fields["shape"]), "pixel_size": tuple(fields["pixel_size"])}
+        )
+    except (KeyError, TypeError):  # recorded by another version: read the file instead
+        return None
+    return Header(list(header.shape), header.dtype, header, asdict(header))
 
 
 def _thickness_problems(headers: dict[str, Dm3Header], z_nm: float) -> list[str]:
@@ -333,7 +352,7 @@ def describe(stored: Stored) -> Description:
         shape=[len(entries), *first.shape],
         dtype=first.dtype,
         images=slice_stack(stored.root, entries),
-        thumbnail=(read_dm3_image(middle.destination), f"{middle.path}, middle slice"),
+        thumbnail=lambda: (read_dm3_image(middle.destination), f"{middle.path}, middle slice"),
         fields={
             "title": str(entry.get("title") or FACTS.title),
             "technique": str(entry.get("experiment_type") or FACTS.technique),
@@ -394,7 +413,9 @@ def describe(stored: Stored) -> Description:
     )
 
 
-DATASET = FileSetDataset(ASSET_NAME, FACTS, EmpiarConfig, DM3, probe, read_header, describe, refuse)
+DATASET = FileSetDataset(
+    ASSET_NAME, FACTS, EmpiarConfig, DM3, probe, read_header, describe, refuse, recorded_header
+)
 
 
 @asset_check(
@@ -406,7 +427,11 @@ def empiar_files_intact(
     context: AssetCheckExecutionContext, empiar_11759: Manifest, storage: StorageRoot
 ) -> AssetCheckResult:
     return stored_data_intact(
-        storage.base(), empiar_11759, readable_by(read_dm3_header), deep_requested(context)
+        storage.base(),
+        empiar_11759,
+        readable_by(read_dm3_header),
+        deep_requested(context),
+        parsed_when_recorded,
     )
 
 

@@ -25,7 +25,7 @@ from em_assets.datasets.file_set_flow import (
 )
 from em_assets.datasets.spec import DatasetSpec
 from em_assets.formats.errors import CorruptFileError
-from em_assets.formats.tiff import central_page, read_tiff_header, tiff_shape_and_dtype
+from em_assets.formats.tiff import StackHeader, central_page, read_tiff_header
 from em_assets.images.file_datasets import labelled_stacks
 from em_assets.integrity.checks import stored_data_intact
 from em_assets.manifest.metadata import static_metadata
@@ -123,8 +123,24 @@ def probe(request: ProbeRequest) -> FileSetProbe:
 
 
 def read_header(path: UPath) -> Header:
-    shape, dtype = tiff_shape_and_dtype(path)
-    return Header(shape, dtype)
+    """Shape and dtype, and the page count the intact check compares."""
+    header = read_tiff_header(path)
+    return Header(list(header.shape), header.dtype, recorded={"pages": header.pages})
+
+
+def recorded_header(entry: FileEntry) -> Header | None:
+    stack = recorded_stack(entry)
+    if stack is None:
+        return None
+    return Header(list(stack.shape), stack.dtype, recorded={"pages": stack.pages})
+
+
+def recorded_stack(entry: FileEntry) -> StackHeader | None:
+    """The TIFF header as the entry recorded it when its bytes were read (None: it was not)."""
+    pages = (entry.header or {}).get("pages")
+    if not isinstance(pages, int) or not entry.shape or not entry.dtype:
+        return None
+    return StackHeader(tuple(entry.shape), entry.dtype, pages)
 
 
 def describe(stored: Stored) -> Description:
@@ -136,7 +152,10 @@ def describe(stored: Stored) -> Description:
         shape=first_entry.shape or [],
         dtype=first_entry.dtype or "",
         images=labelled_stacks(stored.root, stored.entries),
-        thumbnail=(central_page(first_file.destination), f"{first_file.path}, central page"),
+        thumbnail=lambda: (
+            central_page(first_file.destination),
+            f"{first_file.path}, central page",
+        ),
         provenance={
             "voxel_size_nm": FACTS.documented_voxel_size_source,
             "technique": f"dataset web page {DATASET_PAGE} (Zeiss NVision40 FIB-SEM)",
@@ -148,7 +167,10 @@ def describe(stored: Stored) -> Description:
     )
 
 
-DATASET = FileSetDataset(ASSET_NAME, FACTS, EpflConfig, TIFF, probe, read_header, describe)
+DATASET = FileSetDataset(
+    ASSET_NAME, FACTS, EpflConfig, TIFF, probe, read_header, describe,
+    recorded_header=recorded_header,
+)  # fmt: skip
 
 
 def remote_files(epfl: EpflServer, storage: StorageRoot, names: list[str]) -> list[RemoteFile]:
@@ -169,7 +191,11 @@ def epfl_files_intact(
     context: AssetCheckExecutionContext, epfl_hippocampus: Manifest, storage: StorageRoot
 ) -> AssetCheckResult:
     return stored_data_intact(
-        storage.base(), epfl_hippocampus, uint8_stack_problems, deep_requested(context)
+        storage.base(),
+        epfl_hippocampus,
+        uint8_stack_problems,
+        deep_requested(context),
+        recorded_stack_problems,
     )
 
 
@@ -179,6 +205,17 @@ def uint8_stack_problems(path: UPath, entry: FileEntry) -> list[str]:
         header = read_tiff_header(path)
     except CorruptFileError as error:
         return [f"{entry.path}: {error}"]
+    return stack_problems(header, entry)
+
+
+def recorded_stack_problems(entry: FileEntry) -> list[str] | None:
+    """The same check of a stack trusted by its fingerprint, on the header its entry
+    recorded of those bytes (None: nothing recorded, so the file is read)."""
+    header = recorded_stack(entry)
+    return None if header is None else stack_problems(header, entry)
+
+
+def stack_problems(header: StackHeader, entry: FileEntry) -> list[str]:
     problems = []
     if header.dtype != "uint8":
         problems.append(f"{entry.path}: dtype {header.dtype}, expected uint8")

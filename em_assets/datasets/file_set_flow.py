@@ -7,6 +7,11 @@ a stored file's header, and how to describe the whole from its own metadata. The
 HTTP client's life, the download, the manifest's common fields, `settle` and the thumbnail
 are here, once; the source check reuses the same probe (`current_version`).
 
+An unchanged refresh reads no stored byte here: a file kept on its unchanged fingerprint is
+described from what its manifest entry recorded of its header (when the dataset can rebuild
+its header from that, `recorded_header`), and the thumbnail of the same data version is the
+one shown last time.
+
 The crop flow (`datasets.crop_flow`) is the other kind.
 """
 
@@ -22,13 +27,13 @@ from dagster import AssetCheckResult, AssetExecutionContext, MaterializeResult, 
 from upath import UPath
 
 from em_assets.datasets import downloads
-from em_assets.datasets.downloads import RemoteFile
+from em_assets.datasets.downloads import Described, RemoteFile
 from em_assets.images.build import build_images
 from em_assets.images.convert import ImageSource
 from em_assets.logger import Logger
 from em_assets.manifest.materialization import materialization, settle
 from em_assets.manifest.model import DatasetFacts, FileEntry, build_manifest
-from em_assets.manifest.thumbnail import thumbnail_metadata
+from em_assets.manifest.thumbnail import recorded_thumbnail, thumbnail_metadata
 from em_assets.refresh.probe import SourceAccess
 from em_assets.refresh.verification import VerifiedConfig
 from em_assets.storage.root import StorageRoot
@@ -79,6 +84,9 @@ class Header:
     shape: list[int]
     dtype: str
     extra: Any = None
+    recorded: dict[str, Any] | None = None
+    """`extra` (and anything else the checks need) as the manifest records it, so
+    `FileSetDataset.recorded_header` can rebuild this header without reading the file."""
 
 
 @dataclass(frozen=True)
@@ -104,8 +112,9 @@ class Description:
     provenance: dict[str, str]
     images: list[ImageSource]
     """The stored files as images (converted to OME-Zarr by `images.build`)."""
-    thumbnail: tuple[np.ndarray, str]
-    """A plane to show and what it is."""
+    thumbnail: Callable[[], tuple[np.ndarray, str]]
+    """A plane to show and what it is; read only when no thumbnail of the same data version
+    was shown before."""
     fields: dict[str, Any] = field(default_factory=dict)
     """Manifest fields the source states itself (title, technique, doi), over the facts."""
     metadata: dict[str, MetadataValue] = field(default_factory=dict)
@@ -125,6 +134,10 @@ class FileSetDataset:
     refuse: Callable[[FileSetProbe], None] = lambda probe: None
     """Raises if the source, as probed, cannot be described (say, no pixel size), so the
     asset fails before any file moves; the source check still records the version."""
+    recorded_header: Callable[[FileEntry], Header | None] | None = None
+    """The header of a file kept on its unchanged fingerprint, rebuilt from what its entry
+    recorded (None: not enough recorded, the file is read). Without it every kept file's
+    header is read again."""
 
 
 def materialize_file_set(
@@ -141,9 +154,13 @@ def materialize_file_set(
         previous = storage.stored_manifest(dataset.name, log)
         headers: dict[str, Header] = {}
 
-        def shape_and_dtype(path: UPath) -> tuple[list[int], str]:
-            headers[path.name] = dataset.read_header(path)
-            return headers[path.name].shape, headers[path.name].dtype
+        def shape_and_dtype(path: UPath, earlier: FileEntry | None) -> Described:
+            header = None
+            if earlier is not None and dataset.recorded_header is not None:
+                header = dataset.recorded_header(earlier)
+            header = header or dataset.read_header(path)
+            headers[path.name] = header
+            return Described(header.shape, header.dtype, header.recorded)
 
         client = http.client(log)
         try:
@@ -186,13 +203,14 @@ def materialize_file_set(
             provenance=described.provenance,
         )
         manifest, unchanged = settle(manifest, previous)
+        shown = recorded_thumbnail(context.instance, context.asset_key, manifest.content_version())
         return materialization(
             manifest,
             unchanged,
             fetched.payload_bytes,
             metadata=described.metadata,
             check_results=described.check_results,
-            thumbnail=thumbnail_metadata(*described.thumbnail),
+            thumbnail=shown or thumbnail_metadata(*described.thumbnail()),
         )
 
 

@@ -8,7 +8,7 @@ disagreement is a WARN check, and IDR's value stays the recorded one.
 """
 
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from dagster import (
@@ -41,12 +41,16 @@ from em_assets.formats.tiff import (
     central_page,
     read_tiff_calibration,
     read_tiff_header,
-    tiff_shape_and_dtype,
 )
 from em_assets.images.file_datasets import tiff_stack
-from em_assets.integrity.checks import agrees_with_documentation, readable_by, stored_data_intact
+from em_assets.integrity.checks import (
+    agrees_with_documentation,
+    parsed_when_recorded,
+    readable_by,
+    stored_data_intact,
+)
 from em_assets.manifest.metadata import static_metadata
-from em_assets.manifest.model import DatasetFacts, Manifest
+from em_assets.manifest.model import DatasetFacts, FileEntry, Manifest
 from em_assets.refresh.freshness import DATASET_FRESHNESS
 from em_assets.refresh.verification import VerifiedConfig, deep_requested
 from em_assets.settings import ASSET_GROUP, EBI_FILES_URL, EBI_POOL, IDR_URL
@@ -242,8 +246,26 @@ def probe(request: ProbeRequest) -> FileSetProbe:
 
 
 def read_header(path: UPath) -> Header:
-    shape, dtype = tiff_shape_and_dtype(path)
-    return Header(shape, dtype, read_tiff_calibration(path))
+    """Shape, dtype, page count (for the image's planes) and the TIFF's own calibration."""
+    header = read_tiff_header(path)
+    calibration = read_tiff_calibration(path)
+    recorded = {
+        "pages": header.pages,
+        "calibration": None if calibration is None else asdict(calibration),
+    }
+    return Header(list(header.shape), header.dtype, calibration, recorded)
+
+
+def recorded_header(entry: FileEntry) -> Header | None:
+    """The header as the entry recorded it: shape, dtype and the TIFF's own calibration."""
+    if entry.header is None or not entry.shape or not entry.dtype:
+        return None
+    try:
+        stated, _ = entry.header["calibration"], entry.header["pages"]
+        calibration = None if stated is None else TiffCalibration(**stated)
+    except (KeyError, TypeError):  # recorded by another version: read the file instead
+        return None
+    return Header(list(entry.shape), entry.dtype, calibration, dict(entry.header))
 
 
 def describe(stored: Stored) -> Description:
@@ -258,7 +280,10 @@ def describe(stored: Stored) -> Description:
         shape=first_entry.shape or [],
         dtype=first_entry.dtype or "",
         images=tiff_stack(stored.root, first_entry),
-        thumbnail=(central_page(first_file.destination), f"{first_file.path}, central page"),
+        thumbnail=lambda: (
+            central_page(first_file.destination),
+            f"{first_file.path}, central page",
+        ),
         provenance={
             "voxel_size_nm": source,
             "shape": "TIFF headers of the downloaded files",
@@ -280,7 +305,9 @@ def refuse(probe: FileSetProbe) -> None:
     probe.details.voxel_size_nm()
 
 
-DATASET = FileSetDataset(ASSET_NAME, FACTS, IdrConfig, TIFF, probe, read_header, describe, refuse)
+DATASET = FileSetDataset(
+    ASSET_NAME, FACTS, IdrConfig, TIFF, probe, read_header, describe, refuse, recorded_header
+)
 
 
 @asset_check(
@@ -292,7 +319,11 @@ def idr_files_intact(
     context: AssetCheckExecutionContext, idr_0086: Manifest, storage: StorageRoot
 ) -> AssetCheckResult:
     return stored_data_intact(
-        storage.base(), idr_0086, readable_by(read_tiff_header), deep_requested(context)
+        storage.base(),
+        idr_0086,
+        readable_by(read_tiff_header),
+        deep_requested(context),
+        parsed_when_recorded,
     )
 
 

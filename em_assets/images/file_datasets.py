@@ -7,7 +7,8 @@
 - EMPIAR: the DM3 slices in name order, one z plane each, as the image `volume`.
 
 Geometry comes from the manifest's file entries (read from each file's header at
-download), so a slice that does not fit the stack is named before anything is written.
+download, or recorded from the same bytes earlier), so a slice that does not fit the stack
+is named before anything is written.
 """
 
 from __future__ import annotations
@@ -15,7 +16,13 @@ from __future__ import annotations
 from upath import UPath
 
 from em_assets.images.convert import ImageSource, LabelSource
-from em_assets.images.planes import InconsistentSliceError, dm3_planes, tiff_planes
+from em_assets.images.planes import (
+    InconsistentSliceError,
+    Planes,
+    dm3_planes,
+    stack_planes,
+    tiff_planes,
+)
 from em_assets.manifest.model import FileEntry
 from em_assets.storage.paths import stored_path
 
@@ -26,6 +33,16 @@ EMPIAR_IMAGE = "volume"
 
 def _stem(entry: FileEntry) -> str:
     return entry.path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+
+
+def _stack(root: UPath, entry: FileEntry) -> Planes:
+    """A TIFF stack's planes, from the geometry its entry recorded of its header when it
+    has it (a page count besides shape and dtype), so an unchanged refresh opens no stack."""
+    path = stored_path(root, entry)
+    pages = (entry.header or {}).get("pages")
+    if isinstance(pages, int) and entry.shape and entry.dtype:
+        return stack_planes(path, tuple(entry.shape), pages, entry.dtype)
+    return tiff_planes(path)
 
 
 def labelled_stacks(root: UPath, entries: list[FileEntry]) -> list[ImageSource]:
@@ -39,20 +56,16 @@ def labelled_stacks(root: UPath, entries: list[FileEntry]) -> list[ImageSource]:
         labels, digests = [], {entry.path: entry.sha256}
         truth = by_stem.get(stem + GROUND_TRUTH_SUFFIX)
         if truth is not None:
-            labels.append(
-                LabelSource(GROUND_TRUTH_LABEL, tiff_planes(stored_path(root, truth)), truth.path)
-            )
+            labels.append(LabelSource(GROUND_TRUTH_LABEL, _stack(root, truth), truth.path))
             digests[truth.path] = truth.sha256
-        planes = tiff_planes(stored_path(root, entry))
+        planes = _stack(root, entry)
         sources.append(ImageSource(stem, planes, digests, tuple(labels)))
     return sources
 
 
 def tiff_stack(root: UPath, entry: FileEntry) -> list[ImageSource]:
     """One TIFF stack (IDR's xy stack) as one image named after the file."""
-    return [
-        ImageSource(_stem(entry), tiff_planes(stored_path(root, entry)), {entry.path: entry.sha256})
-    ]
+    return [ImageSource(_stem(entry), _stack(root, entry), {entry.path: entry.sha256})]
 
 
 def slice_stack(root: UPath, entries: list[FileEntry]) -> list[ImageSource]:

@@ -50,9 +50,17 @@ def tiff_planes(path: UPath) -> Planes:
             series = tif.series[0]
             shape = tuple(int(n) for n in series.shape)
             pages = len(series.pages)
-            dtype = _native(np.dtype(series.dtype))
+            dtype = series.dtype
     except (tifffile.TiffFileError, ValueError, IndexError, EOFError) as error:
         raise CorruptFileError(f"{path} is not a readable TIFF: {error}") from error
+    return stack_planes(path, shape, pages, dtype)
+
+
+def stack_planes(path: UPath, shape: tuple[int, ...], pages: int, dtype: np.dtype | str) -> Planes:
+    """The planes of a TIFF stack whose header said `shape`, `pages` and `dtype` (read just
+    now by `tiff_planes`, or recorded in the manifest from the same bytes): nothing is read
+    until the planes are."""
+    dtype = _native(np.dtype(dtype))
     if len(shape) == 2:
         shape = (1, *shape)
     if len(shape) != 3 or pages != shape[0]:

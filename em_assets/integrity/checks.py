@@ -17,6 +17,16 @@ from em_assets.storage.paths import stored_path
 Inspection = Callable[[UPath, FileEntry], list[str]]
 """Format-specific problems of one stored file that is present (empty list: none)."""
 
+RecordedInspection = Callable[[FileEntry], list[str] | None]
+"""The same problems of a file trusted by its unchanged fingerprint, judged from what its
+entry recorded of its header when those bytes were read (None: not enough recorded; the
+file is inspected)."""
+
+
+def parsed_when_recorded(entry: FileEntry) -> list[str] | None:
+    """For `readable_by`: a recorded header means the reader parsed these very bytes."""
+    return None if entry.header is None else []
+
 
 def readable_by(reader: Callable[[UPath], object]) -> Inspection:
     """An inspection that only asks the format's reader to parse the file."""
@@ -32,17 +42,27 @@ def readable_by(reader: Callable[[UPath], object]) -> Inspection:
 
 
 def stored_data_intact(
-    root: UPath, manifest: Manifest, inspect: Inspection | None = None, deep: bool = False
+    root: UPath,
+    manifest: Manifest,
+    inspect: Inspection | None = None,
+    deep: bool = False,
+    inspect_recorded: RecordedInspection | None = None,
 ) -> AssetCheckResult:
     """Every file or array present and identical to what the manifest recorded, and, with
-    `inspect`, sound in its format (a header read, which is cheap, so always done).
+    `inspect`, sound in its format.
 
-    Entries whose fingerprint is unchanged are trusted without reading; `deep` re-hashes
-    every file and re-digests every array."""
+    Entries whose fingerprint is unchanged are trusted without reading, and so is what their
+    entries recorded of their headers (`inspect_recorded`); `deep` re-hashes every file,
+    re-digests every array and inspects every file."""
     verification = verify_files(root, manifest, deep)
     problems = verification.problems
     if inspect is not None:
         for entry in manifest.files:
+            if inspect_recorded is not None and entry.path in verification.trusted_paths:
+                found = inspect_recorded(entry)
+                if found is not None:
+                    problems.extend(found)
+                    continue
             path = stored_path(root, entry)
             if path.exists():
                 problems.extend(inspect(path, entry))

@@ -61,10 +61,14 @@ class Verification:
 
     problems: list[str] = field(default_factory=list)
     entries: list[FileEntry] = field(default_factory=list)
-    trusted: int = 0
+    trusted_paths: set[str] = field(default_factory=set)
     """Entries decided by an unchanged fingerprint, without reading content."""
     read: int = 0
     """Entries verified by reading their content."""
+
+    @property
+    def trusted(self) -> int:
+        return len(self.trusted_paths)
 
 
 def verify_files(root: UPath, manifest: Manifest, deep: bool = False) -> Verification:
@@ -73,7 +77,7 @@ def verify_files(root: UPath, manifest: Manifest, deep: bool = False) -> Verific
     for entry in manifest.files:
         path = stored_path(root, entry)
         if not deep and fingerprint.unchanged(entry.fingerprint, path):
-            result.trusted += 1
+            result.trusted_paths.add(entry.path)
             result.entries.append(entry)
             continue
         if not path.exists():

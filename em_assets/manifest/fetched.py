@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from em_assets.manifest.model import FileEntry, Manifest
 from em_assets.transfer.client import RemoteVersion
 from em_assets.transfer.engine import FetchResult, StoredFile
@@ -9,21 +11,30 @@ from em_assets.transfer.engine import FetchResult, StoredFile
 
 def previous_copy(previous: Manifest | None, path: str) -> StoredFile | None:
     """The earlier manifest's record of `path`, in the form the engine uses to skip a transfer."""
+    entry = previous_entry(previous, path)
+    if entry is None:
+        return None
+    return StoredFile(
+        entry.bytes,
+        entry.sha256,
+        RemoteVersion(entry.etag, entry.last_modified, entry.bytes),
+        entry.fingerprint,
+    )
+
+
+def previous_entry(previous: Manifest | None, path: str) -> FileEntry | None:
+    """The earlier manifest's entry of the stored file `path`, if it had one."""
     if previous is None:
         return None
-    for entry in previous.files:
-        if entry.path == path and entry.kind == "file":
-            return StoredFile(
-                entry.bytes,
-                entry.sha256,
-                RemoteVersion(entry.etag, entry.last_modified, entry.bytes),
-                entry.fingerprint,
-            )
-    return None
+    return next((e for e in previous.files if e.path == path and e.kind == "file"), None)
 
 
 def file_entry(
-    result: FetchResult, path: str, shape: list[int] | None, dtype: str | None
+    result: FetchResult,
+    path: str,
+    shape: list[int] | None,
+    dtype: str | None,
+    header: dict[str, Any] | None = None,
 ) -> FileEntry:
     return FileEntry(
         path=path,
@@ -35,4 +46,5 @@ def file_entry(
         shape=shape,
         dtype=dtype,
         fingerprint=result.fingerprint,
+        header=header,
     )

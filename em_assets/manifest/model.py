@@ -52,6 +52,12 @@ class FileEntry(BaseModel):
         "describe it; an unchanged fingerprint lets a check trust `sha256` without reading "
         "(see storage.fingerprint)",
     )
+    header: dict[str, Any] | None = Field(
+        default=None,
+        description="what the format reader found in the file's header beyond shape and "
+        "dtype (a calibration, a page count), read from the bytes `sha256` describes; reused, "
+        "like `sha256`, while the fingerprint is unchanged",
+    )
 
 
 class ContentStatistics(BaseModel):

@@ -64,6 +64,9 @@ class FetchResult:
     reused: bool
     fingerprint: Fingerprint | None = None
     """Of the stored file, when its sha256 is known to describe it (see `storage.fingerprint`)."""
+    trusted_by_fingerprint: bool = False
+    """Kept because its fingerprint was unchanged: not a byte of it was read, so whatever was
+    recorded of those very bytes (their header, say) still holds."""
 
 
 @dataclass(frozen=True)
@@ -140,6 +143,7 @@ def fetch_file(
                 0,
                 reused=True,
                 fingerprint=stored.fingerprint,
+                trusted_by_fingerprint=not stored.read_content,
             )
         log.info(f"{label}: source unchanged but stored copy missing or altered; fetching again")
 

@@ -117,7 +117,7 @@ def describe(stored: Stored) -> Description:
         shape=entry.shape or [],
         dtype=entry.dtype or "",
         images=tiff_stack(stored.root, entry),
-        thumbnail=(central_page(file.destination), f"{file.path}, central page"),
+        thumbnail=lambda: (central_page(file.destination), f"{file.path}, central page"),
         provenance={"shape": "TIFF header", "dtype": "TIFF header"},
     )
 
