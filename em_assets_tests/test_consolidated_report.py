@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 
 from dagster import AssetSelection, DagsterInstance, materialize
 from PIL import Image
@@ -70,6 +71,27 @@ def test_report_on_a_local_root_agrees_with_the_manifests(all_sources):
     assert metadata["dataset_count"].value == 5
     assert "data:image/png;base64," in metadata["voxel_size_chart"].value
     assert "Finest voxels" in metadata["findings"].value
+
+
+def test_report_draws_its_chart_again_only_when_the_voxel_sizes_change(all_sources):
+    """The chart shows names and voxel sizes only; a report over the same ones keeps the
+    drawn file (same inode: not even rewritten), one over a changed voxel size redraws it."""
+    materialize_all()
+    root = UPath(all_sources["root"])
+    chart = root / "consolidated_report_voxel_sizes.png"
+    drawn = os.stat(chart.path)
+    materialize_all(selection=["consolidated_report"])
+    assert os.stat(chart.path).st_ino == drawn.st_ino
+    epfl = Manifest.model_validate_json((root / "epfl_hippocampus.json").read_text())
+    epfl.voxel_size_nm = [4.0, 4.0, 4.0]
+    (root / "epfl_hippocampus.json").write_text(epfl.model_dump_json())
+    result = materialize_all(selection=["consolidated_report"])
+    assert os.stat(chart.path).st_ino != drawn.st_ino
+    assert chart.read_bytes() != b"" and check_outputs(root).datasets[
+        "epfl_hippocampus"
+    ].voxel_size_nm == [4.0, 4.0, 4.0]
+    metadata = result.asset_materializations_for_node("consolidated_report")[0].metadata
+    assert "data:image/png;base64," in metadata["voxel_size_chart"].value
 
 
 def test_report_on_a_memory_root(all_sources, monkeypatch):
