@@ -11,13 +11,17 @@ from em_assets.crops.geometry import Vec, block_shape
 class CropCopy(ConfigurableResource):
     """Crops larger than one block are split into chunk-aligned blocks copied in parallel.
 
-    The defaults were measured (benchmarks/results.md): on 2 cores, two workers on blocks
-    of 8 Mi voxels copy a 1000³ crop within a few percent of the fastest setting measured,
-    while the whole run stays under 40 % of the crop's decoded size.
+    The defaults were measured (benchmarks/crop_copy.py, 1000³ hemibrain-like crop, 2
+    cores): two workers on blocks of 4 Mi voxels copy as fast as on 8 Mi voxels, and the
+    copy's peak RSS drops by about 50 MB. Memory is more than the blocks themselves: the
+    read, the write's chunk buffers and tensorstore's threads' malloc arenas each hold a
+    share of every block in flight. Smaller blocks (2 Mi) save a little more here, but a
+    block's chunks are its requests in flight (16 per 4 Mi-voxel block of 64³ chunks, 32
+    with two workers), which is what keeps a remote source with 50-100 ms of latency busy.
     """
 
     block_voxels: int = Field(
-        default=2**23, gt=0, description="voxels per block (whole source chunks, at least one)"
+        default=2**22, gt=0, description="voxels per block (whole source chunks, at least one)"
     )
     workers: int = Field(default=2, ge=1, description="blocks copied at once within a step")
 
