@@ -224,6 +224,18 @@ def test_coarse_estimate_agrees_with_full_resolution_across_an_edge(precomputed_
     assert max(errors) <= 0.07, [(b.offset[0], t, e) for b, t, e in crops]
 
 
+@pytest.mark.parametrize("dtype", [np.int8, np.uint8, np.uint16])
+def test_coarse_estimate_measures_full_range_edges_without_wrapping(dtype):
+    """Alternating darkest and brightest voxels: the dark half is empty, the bright half is
+    at an edge spanning the type's whole range, which must not wrap around to "flat" in the
+    block's own type."""
+    info = np.iinfo(dtype)
+    dark = min(info.min, 0)
+    checker = np.indices((6, 6, 6)).sum(axis=0) % 2 == 0
+    block = np.where(checker, info.max, dark).astype(dtype)
+    assert coarse_background_fraction(block, 4) == 0.5
+
+
 def copies_measuring(fractions: dict[int, float]):
     """A copy step whose crops measure `fractions[x offset]` at full resolution."""
     copied: list[Box] = []
