@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from em_assets.settings import ALL_SETTINGS
+from em_assets_tests import early
 from em_assets_tests.replicas.ebi import serve_idr
 from em_assets_tests.replicas.empiar import serve_empiar
 from em_assets_tests.replicas.epfl import epfl_base_url, serve_epfl
@@ -30,6 +31,16 @@ from em_assets_tests.replicas.precomputed import (
 )
 from em_assets_tests.replicas.s3 import S3Replica
 from em_assets_tests.replicas.segmentation import SegmentationReplica, write_hemibrain_labels
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start the long self-contained checks now, beside the rest (see early.py)."""
+    if not session.config.option.collectonly:
+        early.start_for(session.items)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    early.stop_all()
 
 
 @pytest.fixture(autouse=True)

@@ -11,9 +11,14 @@ from pathlib import Path
 
 import pytest
 
+from em_assets_tests.early import EarlyCommand, register
+
 PROJECT = Path(__file__).resolve().parents[1]
 TREES = ["em_assets", "em_assets_tests", "benchmarks"]
 IGNORE_WITHOUT_REASON = re.compile(r"#\s*type:\s*ignore(?!\[[\w,-]+\]  # \S)")
+MYPY = register(
+    __name__, "test_mypy", EarlyCommand([sys.executable, "-m", "mypy"], PROJECT, timeout=900)
+)
 
 
 @pytest.mark.parametrize("command", [["check"], ["format", "--check"]], ids=["lint", "format"])
@@ -29,11 +34,10 @@ def test_ruff(command: list[str]) -> None:
 def test_mypy() -> None:
     """mypy as configured in pyproject.toml ([tool.mypy]: the files, the strictness, the
     untyped libraries). Its cache (.mypy_cache, not committed) makes a rerun take seconds;
-    a first run reads the typed libraries (Dagster, numpy, zarr) once, about 45 s of CPU."""
-    done = subprocess.run(
-        [sys.executable, "-m", "mypy"], cwd=PROJECT, capture_output=True, text=True, check=False
-    )
-    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
+    a first run reads the typed libraries (Dagster, numpy, zarr) once, about 45 s of CPU,
+    which is why the session starts it at collection, beside the other tests (early.py)."""
+    returncode, output = MYPY.result()
+    assert returncode == 0, output[-8000:]
 
 
 def test_every_type_ignore_names_its_code_and_reason() -> None:
