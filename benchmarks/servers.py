@@ -28,7 +28,8 @@ def _wait(url: str, timeout: float = 60) -> None:
         try:
             requests.get(url, timeout=2)
             return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):
+            # A server still starting on a loaded machine may accept and not yet answer.
             time.sleep(0.2)
     raise TimeoutError(f"no server at {url}")
 
