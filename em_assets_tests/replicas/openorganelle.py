@@ -10,6 +10,7 @@ hopeless against the millions of real objects.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import numcodecs
@@ -56,10 +57,9 @@ def write_pyramid(s3: S3Replica) -> ZarrReplica:
     }
     root = zarr.open_group(url, mode="w", zarr_format=2, storage_options=options)
     group = root.require_group("recon-1").require_group("em").require_group("fibsem-uint8")
-    data = tissue(SHAPE_ZYX)
     levels, scales, translations = [], [], []
     datasets: list[dict[str, Any]] = []
-    for index in range(LEVELS):
+    for index, data in enumerate(pyramid_levels()):
         factor = 2**index
         scale = tuple(s * factor for s in SCALE_ZYX)
         # Downsampled voxels are centred on the blocks they average: a half-voxel shift.
@@ -88,7 +88,6 @@ def write_pyramid(s3: S3Replica) -> ZarrReplica:
                 ],
             }
         )
-        data = _downsample(data)
     group.attrs["multiscales"] = [
         {
             "version": "0.4",
@@ -99,6 +98,19 @@ def write_pyramid(s3: S3Replica) -> ZarrReplica:
         }
     ]
     return ZarrReplica(url, levels, scales, translations)
+
+
+@cache
+def pyramid_levels() -> tuple[np.ndarray, ...]:
+    """The pyramid's voxels, finest first: computed once per session (about 1 s of CPU,
+    and the replica is written for some forty tests); seeded, so every test sees the same
+    voxels. Read-only, so no test can change what the next one is compared with."""
+    levels = [tissue(SHAPE_ZYX)]
+    while len(levels) < LEVELS:
+        levels.append(_downsample(levels[-1]))
+    for level in levels:
+        level.flags.writeable = False
+    return tuple(levels)
 
 
 def _downsample(volume: np.ndarray) -> np.ndarray:
