@@ -33,6 +33,10 @@ from em_assets_tests.replicas.s3 import S3Replica
 from em_assets_tests.replicas.segmentation import SegmentationReplica, write_hemibrain_labels
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items[:] = early.waiting_last(items)
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Start the long self-contained checks now, beside the rest (see early.py)."""
     if not session.config.option.collectonly:

@@ -4,8 +4,9 @@ of the suite runs on the first; their tests then wait for the result and assert 
 
 Why: the suite is one process (two test processes broke the UI tests' shutdown check and
 saved little), but these two need no fixture, no replica of ours and nothing another test
-changes, so overlapping them only moves their wall time, not what they check. A test run
-alone (or with `-k`) starts its command itself, the same way.
+changes, so overlapping them only moves their wall time, not what they check. Their tests
+are moved to the end of the session, so nothing waits for them early. A test run alone (or
+with `-k`) starts its command itself, the same way.
 """
 
 from __future__ import annotations
@@ -66,11 +67,21 @@ def register(module: str, test: str, command: EarlyCommand) -> EarlyCommand:
     return EARLY.setdefault(f"{module}::{test}", command)
 
 
+def command_of(item) -> EarlyCommand | None:
+    module = getattr(item, "module", None)
+    return EARLY.get(f"{module.__name__}::{item.originalname}") if module else None
+
+
+def waiting_last(items: list) -> list:
+    """The tests that wait for an early command moved to the end (in their order), so the
+    session runs everything else while the commands run, instead of waiting at once."""
+    return [i for i in items if command_of(i) is None] + [i for i in items if command_of(i)]
+
+
 def start_for(items: list) -> None:
     """Start the command of every collected (and not deselected) test that has one."""
     for item in items:
-        module = getattr(item, "module", None)
-        command = EARLY.get(f"{module.__name__}::{item.originalname}") if module else None
+        command = command_of(item)
         if command is not None:
             command.start()
 
