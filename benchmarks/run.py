@@ -168,8 +168,9 @@ def _curl_synced(url: str, target: Path) -> None:
 
 
 def _durable_write(size: int, target: Path) -> None:
-    """The disk's ceiling for a durable write: `size` bytes from memory, then fsync. No
-    download that ends with its bytes on disk can be faster than this."""
+    """`size` bytes written from memory, then fsync: the disk's share of a durable download.
+    Not a bound on one: a download that overlaps its writeback with the transfer beats it
+    (the engine did, 342 against 279 MB/s on 2026-11-26)."""
     block = b"\x5a" * (4 * MIB)
     with target.open("wb") as out:
         for start in range(0, size, len(block)):
@@ -190,16 +191,15 @@ def transfer_case(results: Results, url: str, size: int, scratch: Path, repeats:
     turns, `repeats` rounds, so drift on a shared machine (page cache, other work) falls on
     all of them alike.
 
-    The engine's target is judged against curl + fsync: the engine makes every file durable
-    before its rename (issue 11: nothing lost), curl does not, and a durable write cannot
-    outrun the disk. engine / curl is reported beside the ceiling that bounds it.
+    The engine makes every file durable before its rename (issue 11: nothing lost) and curl
+    does not, so the engine is compared with both curl and curl + fsync.
     """
     methods = {
         "engine": _engine,
         "curl": _curl,
         "curl + fsync": _curl_synced,
         "naive requests": _naive,
-        "durable write ceiling (write + fsync, no network)": lambda _, t: _durable_write(size, t),
+        "write + fsync from memory (no network)": lambda _, t: _durable_write(size, t),
     }
     if shutil.which("curl") is None:
         del methods["curl"], methods["curl + fsync"]
@@ -224,17 +224,12 @@ def transfer_case(results: Results, url: str, size: int, scratch: Path, repeats:
         durable = ratios("engine", "curl + fsync")
         results.add(
             "HTTP file", "engine / (curl + fsync), both durable (per round)",
-            spread(durable, "{:.2f}"), "≥ 0.8", verdict(statistics.median(durable) >= 0.8),
+            spread(durable, "{:.2f}"), "(reported)",
         )  # fmt: skip
+        to_curl = ratios("engine", "curl")
         results.add(
-            "HTTP file", "engine / curl, curl not durable (per round)",
-            spread(ratios("engine", "curl"), "{:.2f}"), "(reported; bound below)",
-        )  # fmt: skip
-        results.add(
-            "HTTP file", "durable write ceiling / curl (per round): the most any durable "
-            "download can reach against curl here",
-            spread(ratios("durable write ceiling (write + fsync, no network)", "curl"), "{:.2f}"),
-            "(reported)",
+            "HTTP file", "engine / curl, curl not durable (per round)", spread(to_curl, "{:.2f}"),
+            "≥ 0.8", verdict(statistics.median(to_curl) >= 0.8),
         )  # fmt: skip
         results.add(
             "HTTP file", "curl / naive", spread(ratios("curl", "naive requests"), "{:.2f}"),
