@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from dagster_graphql import DagsterGraphQLClient, DagsterGraphQLClientError
 
+from em_assets_tests import early
 from em_assets_tests.conftest import SMALL_CROPS
 from em_assets_tests.dagster_dev import DagsterDev, start_dagster_dev
 
@@ -56,6 +57,7 @@ GROUP_SELECTOR = {
 
 @pytest.fixture
 def dagster_dev(all_sources, tmp_path, pytestconfig):
+    early.wait_all()  # the shutdown check below is timed: nothing of ours runs beside it
     server = start_dagster_dev(pytestconfig.rootpath, tmp_path / "dagster_home", dict(os.environ))
     yield server
     leftovers = server.stop()
