@@ -73,7 +73,9 @@ class DagsterDev:
             self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.process.kill()
-        _, alive = psutil.wait_procs(started, timeout=15)
+        # 60 s: after a full test session on 2 cores, dagster dev's children (webserver,
+        # daemon, code server) were seen still exiting 15 s after it (fresh-clone CI).
+        _, alive = psutil.wait_procs(started, timeout=60)
         leftovers = [process for process in alive if not _exited(process)]
         for process in leftovers:  # do not leak them into the next test
             process.kill()
