@@ -88,8 +88,8 @@ def start_for(items: list) -> None:
 
 def wait_all() -> None:
     """Let every started command finish, before a test whose own check is timed: the UI
-    tests give `dagster dev`'s processes 60 s to exit, which the smoke run's load on the
-    second core made them miss (fresh-clone CI, 2026-11-26). Results are read later."""
+    tests give `dagster dev`'s processes 60 s to exit, and nothing of ours should load the
+    machine beside that check. Results are read later."""
     for command in EARLY.values():
         if command.process is not None:
             command.process.wait(timeout=command.timeout)
