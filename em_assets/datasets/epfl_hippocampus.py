@@ -26,7 +26,7 @@ from em_assets.datasets.file_set_flow import (
 from em_assets.datasets.spec import DatasetSpec
 from em_assets.formats.errors import CorruptFileError
 from em_assets.formats.tiff import StackHeader, central_page, read_tiff_header
-from em_assets.images.file_datasets import labelled_stacks
+from em_assets.images.file_datasets import labelled_stacks, recorded_stack
 from em_assets.integrity.checks import stored_data_intact
 from em_assets.manifest.metadata import static_metadata
 from em_assets.manifest.model import (
@@ -133,14 +133,6 @@ def recorded_header(entry: FileEntry) -> Header | None:
     if stack is None:
         return None
     return Header(list(stack.shape), stack.dtype, recorded={"pages": stack.pages})
-
-
-def recorded_stack(entry: FileEntry) -> StackHeader | None:
-    """The TIFF header as the entry recorded it when its bytes were read (None: it was not)."""
-    pages = (entry.header or {}).get("pages")
-    if not isinstance(pages, int) or not entry.shape or not entry.dtype:
-        return None
-    return StackHeader(tuple(entry.shape), entry.dtype, pages)
 
 
 def describe(stored: Stored) -> Description:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from upath import UPath
 
+from em_assets.formats.tiff import StackHeader
 from em_assets.images.convert import ImageSource, LabelSource
 from em_assets.images.planes import (
     InconsistentSliceError,
@@ -39,10 +40,19 @@ def _stack(root: UPath, entry: FileEntry) -> Planes:
     """A TIFF stack's planes, from the geometry its entry recorded of its header when it
     has it (a page count besides shape and dtype), so an unchanged refresh opens no stack."""
     path = stored_path(root, entry)
-    pages = (entry.header or {}).get("pages")
-    if isinstance(pages, int) and entry.shape and entry.dtype:
-        return stack_planes(path, tuple(entry.shape), pages, entry.dtype)
+    recorded = recorded_stack(entry)
+    if recorded is not None:
+        return stack_planes(path, recorded.shape, recorded.pages, recorded.dtype)
     return tiff_planes(path)
+
+
+def recorded_stack(entry: FileEntry) -> StackHeader | None:
+    """The TIFF header as the entry recorded it when its bytes were read (None: it was not):
+    the one rule for every reader that trusts a recorded header instead of the file."""
+    pages = (entry.header or {}).get("pages")
+    if not isinstance(pages, int) or not entry.shape or not entry.dtype:
+        return None
+    return StackHeader(tuple(entry.shape), entry.dtype, pages)
 
 
 def labelled_stacks(root: UPath, entries: list[FileEntry]) -> list[ImageSource]:
