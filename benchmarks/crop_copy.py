@@ -20,7 +20,8 @@ commit (`git show 0bdf5de:em_assets/crops/...`):
 - loop: 2 workers on blocks of 2**23 voxels (0bdf5de's `CropCopy` defaults), the same
   read, write, digest, statistics order per block as 0bdf5de's `copy_blocks` (today's
   `copy_crop` with `ZarrBlockWriter` runs exactly that: the write finishes before the
-  digests);
+  digests), with the garbage collector left as it was (today's copy freezes the loaded
+  objects, `copy.loaded_objects_out_of_gc`: swapped for a no-op in that process);
 - statistics: 0bdf5de's background tiles by `reduceat` (statistics.py), later made about 50
   times faster; today's module function is swapped for it in that measuring process only.
 
@@ -30,13 +31,14 @@ the same pinned ranges as at 0bdf5de).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -118,6 +120,12 @@ def _shipped_background_voxels(block: np.ndarray, tile: int = SHIPPED_TILE) -> i
     return int(counts[flat].sum())
 
 
+@contextlib.contextmanager
+def _collector_as_shipped() -> Iterator[None]:
+    """0bdf5de's copy left the garbage collector alone."""
+    yield
+
+
 def _shipped_image(path: UPath, spec: ImageSpec) -> zarr.Array:
     """The crop's image as 0bdf5de's `ome_zarr.create_image` made it (its compressor)."""
     group = zarr.open_group(path.path, mode="w", zarr_format=2)
@@ -154,11 +162,12 @@ def measure_once(method: str, kind: str, url: str, edge: int) -> None:
             read, writer = _old_reader(kind, url, level), ZarrBlockWriter(output)
         else:
             assert method == SHIPPED, method
-            from em_assets.crops import statistics
+            from em_assets.crops import copy, statistics
 
-            # Looked up by RunningStatistics.add at each call; this process measures only
-            # the shipped copy.
+            # Looked up by RunningStatistics.add and copy_blocks at each call; this process
+            # measures only the shipped copy.
             statistics.background_voxels = _shipped_background_voxels
+            copy.loaded_objects_out_of_gc = _collector_as_shipped
             block, workers = block_shape(level.chunk, SHIPPED_BLOCK_VOXELS), SHIPPED_WORKERS
             output = _shipped_image(path, spec)
             read, writer = _old_reader(kind, url, level), ZarrBlockWriter(output)

@@ -8,10 +8,12 @@ machine) copied them; a stored crop can be re-verified chunk by chunk.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -100,6 +102,25 @@ def result_of(progress: CopiedBlocks, crop: Box, dtype: str, seconds: float) -> 
     )
 
 
+@contextmanager
+def loaded_objects_out_of_gc() -> Iterator[None]:
+    """Keep the cyclic garbage collector off the objects that exist before a copy.
+
+    A copy allocates steadily (futures, arrays, digests), which triggers full collections;
+    each one walks every object of the loaded libraries (about 200,000 with Dagster and
+    tensorstore) while holding the GIL, stalling the copy's threads: 3 full collections
+    took 0.8 s of a 1000³ copy, and perf put the collector at about 7 % of its CPU
+    (benchmarks/analysis.md). Nothing loaded before the copy becomes garbage because of
+    it, so those objects are frozen (`gc.freeze`) for the copy's duration and handed back
+    to the collector after; garbage made during the copy is still collected.
+    """
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
 BlockReader = Callable[[Box], tuple[np.ndarray, int]]
 """A block's voxels (z, y, x) and how many of its source chunks were never written."""
 
@@ -141,7 +162,10 @@ def copy_blocks(
 
     total = CopiedBlocks()
     started = last_report = time.monotonic()
-    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="em-crop") as pool:
+    with (
+        loaded_objects_out_of_gc(),
+        ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="em-crop") as pool,
+    ):
         pending: set[Future[CopiedBlocks]] = set()
         queue = iter(planned)
         while True:
