@@ -6,6 +6,8 @@ import csv
 import io
 import json
 import os
+import subprocess
+import sys
 
 from dagster import AssetSelection, DagsterInstance, materialize
 from PIL import Image
@@ -172,3 +174,60 @@ def test_cli_builds_everything_then_the_report_alone_moves_no_bytes(all_sources,
 def test_definitions_hold_six_assets():
     keys = AssetSelection.all().resolve(defs.resolve_asset_graph())
     assert sorted(k.to_user_string() for k in keys) == sorted([*DATASETS, "consolidated_report"])
+
+
+REPORT_IN_A_FRESH_PROCESS = """
+import json, sys
+from dagster import DagsterInstance, materialize
+from em_assets.definitions import ASSETS, CHECKS
+from em_assets.resources import default_resources
+result = materialize([*ASSETS, *CHECKS], resources=default_resources(),
+                     instance=DagsterInstance.ephemeral(), selection=["consolidated_report"])
+print(json.dumps({"success": result.success, "pandas": "pandas" in sys.modules}))
+"""
+
+
+def report_in_a_fresh_process() -> dict:
+    """The report alone, in a process that has imported nothing yet (pytest's has pandas)."""
+    done = subprocess.run(
+        [sys.executable, "-c", REPORT_IN_A_FRESH_PROCESS],
+        capture_output=True, text=True, check=True, timeout=300,
+    )  # fmt: skip
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["success"], done.stderr[-3000:]
+    return seen
+
+
+def test_unchanged_report_is_kept_whole_and_a_changed_input_or_file_renders_it_again(
+    all_sources,
+):
+    """Over the same manifests the report keeps its last value and files: pandas is not
+    imported, nothing is rewritten (same inodes), the value is the same one (same
+    generated_at). A changed input, or an edited or deleted report file, renders it again."""
+    materialize_all()
+    root = UPath(all_sources["root"])
+    files = [
+        root / f"consolidated_report{suffix}" for suffix in (".md", ".csv", "_voxel_sizes.png")
+    ]
+    inodes = [os.stat(f.path).st_ino for f in files]
+    first = Report.model_validate_json((root / "consolidated_report.json").read_text())
+    assert sorted(first.outputs) == sorted(f.name for f in files)
+
+    assert report_in_a_fresh_process()["pandas"] is False
+    assert [os.stat(f.path).st_ino for f in files] == inodes
+    kept = check_outputs(root)
+    assert kept == first
+
+    (root / "consolidated_report.md").write_text("edited by hand\n")
+    assert report_in_a_fresh_process()["pandas"] is True
+    assert "| dataset | technique |" in (root / "consolidated_report.md").read_text()
+    (root / "consolidated_report.csv").unlink()
+    report_in_a_fresh_process()
+    assert check_outputs(root).generated_at > first.generated_at
+
+    epfl = Manifest.model_validate_json((root / "epfl_hippocampus.json").read_text())
+    epfl.organism = "Rattus norvegicus"
+    (root / "epfl_hippocampus.json").write_text(epfl.model_dump_json())
+    assert report_in_a_fresh_process()["pandas"] is True
+    assert check_outputs(root).datasets["epfl_hippocampus"].organism == "Rattus norvegicus"
+    assert "Rattus norvegicus" in (root / "consolidated_report.md").read_text()

@@ -1,7 +1,9 @@
 """consolidated_report: every dataset's manifest compared, in the run log, the UI and on storage."""
 
 import base64
+import hashlib
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from dagster import (
     AssetExecutionContext,
@@ -16,10 +18,12 @@ from dagster import (
     asset,
 )
 from pydantic import ValidationError
+from upath import UPath
 
 from em_assets.manifest.model import Manifest
 from em_assets.report.findings import Report, build_report
 from em_assets.report.render import (
+    comparison_records,
     comparison_table,
     console_table,
     key_findings,
@@ -30,6 +34,9 @@ from em_assets.settings import ASSET_GROUP
 from em_assets.storage.io_manager import StoredManifest
 from em_assets.storage.root import StorageRoot
 from em_assets.storage.staging import write_atomically
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 ASSET_NAME = "consolidated_report"
 REPORT_INPUTS = "report_inputs"
@@ -114,41 +121,99 @@ def _report(
     root = storage.base()
     manifests = _present(stored, str(root))
     report = build_report(manifests)
+    previous = _previous_report(storage)
+    kept = _kept_report(report, previous, root)
+    if kept is not None:
+        report, chart = kept
+        context.log.info(
+            f"The {len(manifests)} datasets say what they said for the report of "
+            f"{report.generated_at:%Y-%m-%d %H:%M UTC}: kept it and its files "
+            f"({', '.join(report.outputs)}).\n" + "\n".join(key_findings(report))
+        )
+    else:
+        report, chart, table = _render(report, previous, root)
+        context.log.info(  # one event: each log line is a Dagster event written to storage
+            f"Comparison of the {len(manifests)} datasets:\n"
+            + console_table(table)
+            + "\n"
+            + "\n".join(key_findings(report))
+        )
+    return MaterializeResult(
+        value=report,
+        data_version=DataVersion(report.data_version()),
+        metadata=_metadata(report, chart, root),
+    )
+
+
+def _render(
+    report: Report, previous: Report | None, root: UPath
+) -> tuple[Report, bytes, "pd.DataFrame"]:
+    """Write the report's .md, .csv and chart; the report records what it wrote."""
     table = comparison_table(report)
-    chart = _stored_chart(report, storage)
+    chart = _stored_chart(report, previous, root)
     if chart is None:
         chart = voxel_chart_png(report)
         write_atomically(root / CHART, chart)
     document = markdown(report, table) + f"\n![Voxel size per axis]({CHART})\n"
-    write_atomically(root / f"{ASSET_NAME}.md", document.encode())
-    write_atomically(root / f"{ASSET_NAME}.csv", table.to_csv(index=False).encode())
-
-    context.log.info(f"Comparison of the {len(manifests)} datasets:\n" + console_table(table))
-    for line in key_findings(report):
-        context.log.info(line)
-    return MaterializeResult(
-        value=report,
-        data_version=DataVersion(report.data_version()),
-        metadata=_metadata(report, table, chart, root),
-    )
+    written = {
+        f"{ASSET_NAME}.md": document.encode(),
+        f"{ASSET_NAME}.csv": table.to_csv(index=False).encode(),
+    }
+    for name, body in written.items():
+        write_atomically(root / name, body)
+    outputs = {name: _sha256(body) for name, body in {**written, CHART: chart}.items()}
+    return report.model_copy(update={"outputs": outputs}), chart, table
 
 
-def _stored_chart(report: Report, storage: StorageRoot) -> bytes | None:
+def _previous_report(storage: StorageRoot) -> Report | None:
+    try:
+        return Report.model_validate_json(storage.manifest_path(ASSET_NAME).read_bytes())
+    except (FileNotFoundError, ValidationError):
+        return None
+
+
+def _kept_report(
+    report: Report, previous: Report | None, root: UPath
+) -> tuple[Report, bytes] | None:
+    """The last report and its chart, if it says everything `report` says and its files
+    are still the bytes it wrote: an unchanged refresh then renders nothing (rendering
+    imports pandas, about a second of it) and rewrites nothing. A changed input, or a
+    file edited, deleted or never recorded, means the report is rendered again."""
+    if previous is None or not previous.outputs or not report.same_comparison(previous):
+        return None
+    chart = b""
+    for name, digest in previous.outputs.items():
+        try:
+            body = (root / name).read_bytes()  # the report's own small files, not data
+        except FileNotFoundError:
+            return None
+        if _sha256(body) != digest:
+            return None
+        chart = body if name == CHART else chart
+    return (previous, chart) if chart.startswith(PNG_SIGNATURE) else None
+
+
+def _sha256(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
+
+def _stored_chart(report: Report, previous: Report | None, root: UPath) -> bytes | None:
     """The chart the last report drew, if it showed the same thing: the chart is a function
     of the datasets' names and voxel sizes alone, and drawing it again imports matplotlib,
-    about a second of an unchanged refresh. None: draw it."""
+    about a second of a refresh. None: draw it."""
+    if previous is None:
+        return None
     try:
-        previous = Report.model_validate_json(storage.manifest_path(ASSET_NAME).read_bytes())
-        chart = (storage.base() / CHART).read_bytes()
-    except (FileNotFoundError, ValidationError):
+        chart = (root / CHART).read_bytes()
+    except FileNotFoundError:
         return None
     shown = [(name, row.voxel_size_nm) for name, row in report.datasets.items()]
     before = [(name, row.voxel_size_nm) for name, row in previous.datasets.items()]
     return chart if shown == before and chart.startswith(PNG_SIGNATURE) else None
 
 
-def _metadata(report: Report, table, chart: bytes, root) -> dict[str, MetadataValue]:
-    records = [TableRecord(record) for record in table.to_dict(orient="records")]
+def _metadata(report: Report, chart: bytes, root: UPath) -> dict[str, MetadataValue]:
+    records = [TableRecord(record) for record in comparison_records(report)]
     chart_md = f"![Voxel size per axis](data:image/png;base64,{base64.b64encode(chart).decode()})"
     findings = report.findings
     return {

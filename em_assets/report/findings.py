@@ -75,6 +75,16 @@ class Report(BaseModel):
     findings: Findings
     input_versions: dict[str, str] = Field(description="dataset -> data version compared")
     generated_at: datetime
+    outputs: dict[str, str] = Field(
+        default_factory=dict,
+        description="file written beside the report (.md, .csv, chart) -> its sha256",
+    )
+
+    def same_comparison(self, other: Report) -> bool:
+        """Whether `other` says everything this report says (when, and the files written
+        from it, aside)."""
+        ignored = {"generated_at", "outputs"}
+        return self.model_dump(exclude=ignored) == other.model_dump(exclude=ignored)
 
     def data_version(self) -> str:
         """Follows the inputs only: the same datasets give the same report version."""

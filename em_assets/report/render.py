@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -20,12 +20,8 @@ COLUMNS = [
 ]  # fmt: skip
 
 
-def comparison_table(report: Report) -> pd.DataFrame:
-    """One row per dataset, the columns of the comparison."""
-    # Imported here: pandas adds ~30 MB to every process that loads the code location,
-    # including each download step; only the report needs it.
-    import pandas as pd
-
+def comparison_records(report: Report) -> list[dict[str, Any]]:
+    """One record per dataset, the columns of the comparison (plain values: no pandas)."""
     records = []
     for name, row in report.datasets.items():
         x, y, z = row.voxel_size_nm
@@ -46,7 +42,17 @@ def comparison_table(report: Report) -> pd.DataFrame:
                 "labels": row.labels,
             }
         )
-    return pd.DataFrame.from_records(records, columns=COLUMNS)
+    return records
+
+
+def comparison_table(report: Report) -> pd.DataFrame:
+    """The comparison records as a table, for the Markdown, CSV and console renderings."""
+    # Imported here: pandas adds ~30 MB to every process that loads the code location,
+    # including each download step; only the report needs it, and an unchanged report
+    # (kept whole, see report.asset) not even that.
+    import pandas as pd
+
+    return pd.DataFrame.from_records(comparison_records(report), columns=COLUMNS)
 
 
 def _voxel(values: list[float]) -> str:
