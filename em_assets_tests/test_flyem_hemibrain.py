@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
+import requests
 import zarr
 from cloudvolume import CloudVolume
 from dagster import AssetCheckSeverity, DagsterInstance, materialize
@@ -340,3 +344,66 @@ def test_undecodable_chunk_fails_without_zeros(sparse_replica, storage_root, mon
     result = run(raise_on_error=False, crop_size=SPARSE_CROPS[0], labels=[])
     assert "refusing to fill it with zeros" in step_error(result)
     assert not (storage_root / "flyem_hemibrain.json").exists()
+
+
+HEMIBRAIN_IN_A_FRESH_PROCESS = """
+import json, sys
+from dagster import DagsterInstance, materialize
+from em_assets.datasets.flyem_hemibrain import flyem_hemibrain
+from em_assets.resources import default_resources
+result = materialize([flyem_hemibrain], resources=default_resources(),
+                     instance=DagsterInstance.ephemeral(),
+                     run_config={"ops": {"flyem_hemibrain": {"config": {"crop_size": 64,
+                                                                       "labels": []}}}})
+print(json.dumps({"success": result.success, "cloudvolume": "cloudvolume" in sys.modules}))
+"""
+
+
+def hemibrain_in_a_fresh_process(storage_root) -> tuple[bool, dict]:
+    """The asset alone in a process that has imported nothing yet (pytest's has
+    cloud-volume): whether it imported cloud-volume, and the manifest it stored."""
+    done = subprocess.run(
+        [sys.executable, "-c", HEMIBRAIN_IN_A_FRESH_PROCESS],
+        capture_output=True, text=True, check=True, timeout=300,
+    )  # fmt: skip
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["success"], done.stderr[-3000:]
+    return seen["cloudvolume"], json.loads((storage_root / "flyem_hemibrain.json").read_text())
+
+
+def test_a_byte_identical_info_is_not_parsed_again_any_other_is_read_by_cloud_volume(
+    hemibrain_replica, storage_root
+):
+    """cloud-volume reads the layer's `info` whenever it has to be read; an unchanged
+    refresh that finds the very bytes it recorded does not start it. Bytes that differ,
+    even only in layout, are read by cloud-volume, and a changed `info` is a new version."""
+    server, _ = hemibrain_replica
+    info_path = f"/{LAYER_PATH}/info"
+    served = requests.get(server.url(info_path), timeout=10).content
+
+    imported, first = hemibrain_in_a_fresh_process(storage_root)
+    assert imported
+    assert first["source_document"]["sha256"] == hashlib.sha256(served).hexdigest()
+    assert first["source_document"]["parsed"] == json.loads(served)
+
+    imported, again = hemibrain_in_a_fresh_process(storage_root)
+    assert not imported
+    assert again["source_version"] == first["source_version"]
+    assert (again["array_path"], again["retrieved_at"]) == (
+        first["array_path"],
+        first["retrieved_at"],
+    )
+
+    relaid = json.dumps(json.loads(served), indent=1).encode()  # same JSON, other bytes
+    server.put(info_path, relaid)
+    imported, third = hemibrain_in_a_fresh_process(storage_root)
+    assert imported
+    assert third["source_version"] == first["source_version"]
+    assert third["source_document"]["sha256"] == hashlib.sha256(relaid).hexdigest()
+
+    changed = {**json.loads(served), "note": "a changed info"}
+    server.put(info_path, json.dumps(changed).encode())
+    imported, fourth = hemibrain_in_a_fresh_process(storage_root)
+    assert imported
+    assert fourth["source_version"] != first["source_version"]
+    assert fourth["source_document"]["parsed"] == changed

@@ -48,6 +48,7 @@ from em_assets.manifest.model import (
     FileEntry,
     LabelInfo,
     Manifest,
+    SourceDocument,
     build_manifest,
 )
 from em_assets.refresh.verification import VerifiedConfig, deep_requested
@@ -74,6 +75,8 @@ class CropSource:
     """A crop fixed by the request (e.g. around a ground-truth crop) instead of a seeded one."""
     viewer_source: str | None = None
     """The source volume as a Neuroglancer layer source (`precomputed://…`, `zarr://…`)."""
+    document: SourceDocument | None = None
+    """The source's metadata document, recorded by digest (see `refresh.source_document`)."""
 
 
 @dataclass(frozen=True)
@@ -111,7 +114,9 @@ def materialize_crop(
         previous, source.version, source.level, source.size, source.seed, root, log, deep
     )
     if kept is not None and labels_current(kept, source.labels):
-        kept = with_views(kept, dataset, source, root)
+        kept = with_views(kept, dataset, source, root).model_copy(
+            update={"source_document": source.document}
+        )
         shown = earlier_thumbnail(kept.content_version()) or steps.thumbnail(kept, root)
         return materialization(*settle(kept, previous), payload_bytes=0, thumbnail=shown)
     directory = storage.dataset_dir(dataset.name)
@@ -220,7 +225,10 @@ def crop_materialization(
             *(labels or ([], [])),
         ),
     )
-    manifest, unchanged = settle(with_views(manifest, dataset, source, root), previous)
+    manifest = with_views(manifest, dataset, source, root).model_copy(
+        update={"source_document": source.document}
+    )
+    manifest, unchanged = settle(manifest, previous)
     return materialization(
         manifest,
         unchanged,

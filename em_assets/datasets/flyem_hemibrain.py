@@ -15,15 +15,16 @@ from em_assets.crops.alignment import label_checks
 from em_assets.crops.label_sources import open_precomputed_label
 from em_assets.crops.labels import check_alignable
 from em_assets.crops.neuroglancer import layer_source
-from em_assets.crops.precomputed import open_precomputed
+from em_assets.crops.precomputed import PrecomputedLevel, open_precomputed
 from em_assets.crops.resource import CropCopy
 from em_assets.datasets.crop_flow import CropDataset, CropSource, crop_checks, materialize_crop
 from em_assets.datasets.spec import DatasetSpec
 from em_assets.manifest.metadata import static_metadata
-from em_assets.manifest.model import DatasetFacts, version_digest
+from em_assets.manifest.model import DatasetFacts, SourceDocument, version_digest
 from em_assets.manifest.thumbnail import recorded_thumbnail
 from em_assets.refresh.freshness import DATASET_FRESHNESS
 from em_assets.refresh.probe import SourceAccess
+from em_assets.refresh.source_document import fetch_bytes, record, recorded_parse
 from em_assets.refresh.verification import VerifiedConfig
 from em_assets.settings import (
     ASSET_GROUP,
@@ -100,9 +101,10 @@ def flyem_hemibrain(
             [hemibrain.cloudpath, hemibrain.segmentation_cloudpath, hemibrain.mito_cloudpath],
         ),
     ):
+        previous = storage.stored_manifest(DATASET.name)
         return materialize_crop(
             DATASET,
-            open_source(hemibrain, config),
+            open_source(hemibrain, config, previous.source_document if previous else None),
             storage,
             crop_copy,
             context.log,
@@ -111,10 +113,15 @@ def flyem_hemibrain(
         )
 
 
-def open_source(hemibrain: HemibrainVolume, config: HemibrainConfig) -> CropSource:
-    """The layer's `info` and levels, and the requested crop, checked before any voxel moves."""
+def open_source(
+    hemibrain: HemibrainVolume, config: HemibrainConfig, recorded: SourceDocument | None = None
+) -> CropSource:
+    """The layer's `info` and levels, and the requested crop, checked before any voxel moves.
+
+    `recorded`: the `info` document the last materialization read; when the layer's `info`
+    is byte-identical to it, its recorded parse is used, else cloud-volume reads it."""
     cloudpath = hemibrain.validated_cloudpath()
-    info, levels = open_precomputed(cloudpath, HEMIBRAIN_URL.name)
+    info, levels, document = open_layer(cloudpath, recorded)
     if config.mip >= len(levels):
         raise ConfigurationError(
             f"mip {config.mip} does not exist; this volume has mips 0-{len(levels) - 1}"
@@ -122,7 +129,7 @@ def open_source(hemibrain: HemibrainVolume, config: HemibrainConfig) -> CropSour
     level = levels[config.mip]
     size = (config.crop_size,) * 3
     steps.check_crop_fits(level, size, "crop_size")
-    info_url = f"{cloudpath.removeprefix('precomputed://')}/info"
+    info_url = info_location(cloudpath)
     unknown = sorted(set(config.labels) - set(LABEL_LAYERS))
     if unknown:
         raise ConfigurationError(
@@ -151,16 +158,44 @@ def open_source(hemibrain: HemibrainVolume, config: HemibrainConfig) -> CropSour
         metadata={"sharded": MetadataValue.bool(level.sharded)},
         labels=labels,
         viewer_source=layer_source("precomputed", cloudpath),
+        document=document,
     )
+
+
+def info_location(cloudpath: str) -> str:
+    return f"{cloudpath.removeprefix('precomputed://')}/info"
+
+
+def open_layer(
+    cloudpath: str, recorded: SourceDocument | None
+) -> tuple[dict[str, Any], list[PrecomputedLevel], SourceDocument | None]:
+    """The layer's `info`, its levels, and the `info` document to record.
+
+    The `info` bytes are fetched first (one small GET); bytes identical to the recorded
+    document's are not parsed again: they were read and checked by cloud-volume at the run
+    that recorded them (`refresh.source_document`), and starting cloud-volume is about 2 s
+    of an unchanged refresh. Any other bytes, or none, are read by cloud-volume.
+    """
+    url = info_location(cloudpath)
+    body = fetch_bytes(url)
+    known = recorded_parse(url, body, recorded)
+    if known is not None:
+        levels = [PrecomputedLevel(cloudpath, mip, known) for mip in range(len(known["scales"]))]
+        return known, levels, recorded
+    info, levels = open_precomputed(cloudpath, HEMIBRAIN_URL.name)
+    return info, levels, record(url, body, info)
 
 
 DATASET = CropDataset(ASSET_NAME, FACTS, open_source, HemibrainConfig, SOURCE_KEY)
 
 
 def current_version(source: SourceAccess, run_config: dict[str, Any]) -> str:
-    """The layer's version: a digest of its `info` (geometry, encoding, sharding)."""
+    """The layer's version: a digest of its `info` (geometry, encoding, sharding), read as
+    the asset reads it (`open_layer`)."""
     hemibrain: HemibrainVolume = source.resource(SOURCE_KEY)
-    info, _ = open_precomputed(hemibrain.validated_cloudpath(), HEMIBRAIN_URL.name)
+    previous = source.storage.stored_manifest(ASSET_NAME)
+    recorded = previous.source_document if previous else None
+    info, _, _ = open_layer(hemibrain.validated_cloudpath(), recorded)
     return version_digest(info)
 
 

@@ -142,6 +142,20 @@ class ImageEntry(BaseModel):
     labels: list[str] = Field(default_factory=list)
 
 
+class SourceDocument(BaseModel):
+    """The metadata document a source version was read from, as its reader parsed it.
+
+    Recorded when the parse is exactly the document's JSON, so a later run that fetches
+    byte-identical bytes (same sha256) knows the parse without starting the reader (for a
+    precomputed `info`, cloud-volume, about 2 s to import). Any other bytes are read by
+    the reader again.
+    """
+
+    url: str
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    parsed: dict[str, Any]
+
+
 class Manifest(BaseModel):
     dataset: str
     title: str
@@ -182,6 +196,9 @@ class Manifest(BaseModel):
     )
     neuroglancer_url: str | None = Field(
         default=None, description="a crop: its source volume in Neuroglancer, the crop boxed"
+    )
+    source_document: SourceDocument | None = Field(
+        default=None, description="the source's metadata document, by digest (not versioned)"
     )
 
     def content_version(self) -> str:
