@@ -3,7 +3,6 @@
 import base64
 import hashlib
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from dagster import (
     AssetExecutionContext,
@@ -34,9 +33,6 @@ from em_assets.settings import ASSET_GROUP
 from em_assets.storage.io_manager import StoredManifest
 from em_assets.storage.root import StorageRoot
 from em_assets.storage.staging import write_atomically
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 ASSET_NAME = "consolidated_report"
 REPORT_INPUTS = "report_inputs"
@@ -125,19 +121,19 @@ def _report(
     kept = _kept_report(report, previous, root)
     if kept is not None:
         report, chart = kept
-        context.log.info(
-            f"The {len(manifests)} datasets say what they said for the report of "
-            f"{report.generated_at:%Y-%m-%d %H:%M UTC}: kept it and its files "
-            f"({', '.join(report.outputs)}).\n" + "\n".join(key_findings(report))
+        how = (
+            f"unchanged since the report of {report.generated_at:%Y-%m-%d %H:%M UTC}, kept "
+            f"with its files ({', '.join(report.outputs)})"
         )
     else:
-        report, chart, table = _render(report, previous, root)
-        context.log.info(  # one event: each log line is a Dagster event written to storage
-            f"Comparison of the {len(manifests)} datasets:\n"
-            + console_table(table)
-            + "\n"
-            + "\n".join(key_findings(report))
-        )
+        report, chart = _render(report, previous, root)
+        how = "rendered"
+    context.log.info(  # one event: each log line is a Dagster event written to storage
+        f"Comparison of the {len(manifests)} datasets ({how}):\n"
+        + console_table(comparison_records(report))
+        + "\n"
+        + "\n".join(key_findings(report))
+    )
     return MaterializeResult(
         value=report,
         data_version=DataVersion(report.data_version()),
@@ -145,9 +141,7 @@ def _report(
     )
 
 
-def _render(
-    report: Report, previous: Report | None, root: UPath
-) -> tuple[Report, bytes, "pd.DataFrame"]:
+def _render(report: Report, previous: Report | None, root: UPath) -> tuple[Report, bytes]:
     """Write the report's .md, .csv and chart; the report records what it wrote."""
     table = comparison_table(report)
     chart = _stored_chart(report, previous, root)
@@ -162,7 +156,7 @@ def _render(
     for name, body in written.items():
         write_atomically(root / name, body)
     outputs = {name: _sha256(body) for name, body in {**written, CHART: chart}.items()}
-    return report.model_copy(update={"outputs": outputs}), chart, table
+    return report.model_copy(update={"outputs": outputs}), chart
 
 
 def _previous_report(storage: StorageRoot) -> Report | None:

@@ -179,9 +179,16 @@ def images_markdown(report: Report) -> str:
     return "\n".join(lines)
 
 
-def console_table(table: pd.DataFrame) -> str:
-    """The comparison as fixed-width text, for the run log."""
-    return table.drop(columns=["technique_group", "sample"]).to_string(index=False)
+def console_table(records: list[dict[str, Any]]) -> str:
+    """The comparison as fixed-width text, for the run log; plain Python, so a kept report
+    shows it without importing pandas."""
+    columns = [c for c in COLUMNS if c not in ("technique_group", "sample")]
+    cells = [columns, *([f"{record[c]}" for c in columns] for record in records)]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
+    return "\n".join(
+        " ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True))
+        for row in cells
+    )
 
 
 def voxel_chart_png(report: Report) -> bytes:
