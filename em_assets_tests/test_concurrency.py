@@ -330,3 +330,35 @@ def test_a_lease_taken_over_under_its_holder_is_known_lost(lease_root):
         lease.assert_held()
     lease.release()
     assert b"run-fast" in (lease_root / ".leases" / "x.json").read_bytes()  # not deleted
+
+
+@pytest.mark.parametrize(
+    ("status", "message"),
+    [(403, "Forbidden"), (400, "invalid request")],  # gcsfs raises OSError, then ValueError
+)
+def test_a_lease_is_kept_through_a_short_store_failure_and_lost_after_a_ttl(
+    gcs_replica, status, message
+):
+    """The heartbeat renews through a store failing for less than a TTL; once no renewal has
+    succeeded for a whole TTL the lease counts as lost (another run may have taken it over),
+    whatever the store's client raised: a heartbeat must never die silently. The errors are
+    ones gcsfs does not retry, so each beat sees its failure at once."""
+    import logging
+
+    import gcsfs
+
+    from em_assets.storage.lease import LeaseLostError, open_lease
+
+    gcsfs.GCSFileSystem().mkdir("em-leases")
+    lease = open_lease(UPath("gs://em-leases/root"), "x", "run-a", 0, 4, logging.getLogger())
+    lease.acquire()
+    with gcs_replica.failing(status, message):
+        time.sleep(1.5)  # about one beat (every TTL / 4) fails
+        failed_at = lease.version
+    wait_for(lambda: lease.version != failed_at, what="a renewal after the failure", timeout=10)
+    lease.assert_held()
+    with gcs_replica.failing(status, message):
+        wait_for(lambda: lease.lost is not None, what="the lease counted lost", timeout=20)
+    with pytest.raises(LeaseLostError, match="could not be renewed"):
+        lease.assert_held()
+    lease.release()

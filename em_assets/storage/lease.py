@@ -226,7 +226,10 @@ class ObjectStoreLease(Lease):
             assert self.version is not None
             try:
                 renewed = self.record.replace(self._body(), self.version)
-            except OSError as error:
+            except Exception as error:
+                # Whatever the store's client raised: gcsfs answers some failures with
+                # ValueError or its own HttpError, not OSError, and an exception escaping
+                # here would end the heartbeat with the lease still looking held.
                 if time.monotonic() - self._renewed_at > self.ttl_s:
                     self.lost = f"it could not be renewed for {self.ttl_s:.0f} s ({error})"
                     return

@@ -8,6 +8,9 @@ The emulator ignores request preconditions; real GCS honours `ifGenerationMatch`
 and deletes (https://cloud.google.com/storage/docs/request-preconditions: 0 means "only if
 absent", a mismatch answers 412 conditionNotMet). The leases on gs:// roots rely on them,
 so this replica adds them, atomically, to the emulator's upload and delete handlers.
+
+It can also fail: while `GcsReplica.failing(status, message)` is in force every request is
+answered with that error, as GCS answers during an outage or once a permission is revoked.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ from __future__ import annotations
 import logging
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from http import HTTPStatus
 from typing import Any
 
@@ -69,6 +73,29 @@ def _honouring_preconditions(handler: Handler) -> Handler:
     return conditional
 
 
+_FAILING: dict[str, Any] = {}
+"""The error every request gets while set (status, message): one emulator per process."""
+
+
+def _failing_when_told(handle: Handler) -> Handler:
+    def maybe_failing(router: Any, method: str) -> Any:
+        if not _FAILING:
+            return handle(router, method)
+        response = emulator.Response(router._request_handler)
+        response.status = HTTPStatus(_FAILING["status"])
+        response.json({"error": {"code": _FAILING["status"], "message": _FAILING["message"]}})
+        response.close()
+        return None
+
+    return maybe_failing
+
+
+def _add_failures() -> None:
+    if not getattr(emulator.Router.handle, "can_fail", False):
+        emulator.Router.handle = _failing_when_told(emulator.Router.handle)  # type: ignore[method-assign]  # the emulator has no hook for faults
+        emulator.Router.handle.can_fail = True  # type: ignore[attr-defined]  # a marker, once per process
+
+
 def _add_preconditions() -> None:
     """Wrap the emulator's upload and delete handlers, wherever its router finds them."""
     if getattr(objects.insert, "honours_preconditions", False):
@@ -91,6 +118,7 @@ class GcsReplica:
             self.port = sock.getsockname()[1]
         logging.getLogger("gcp_storage_emulator").setLevel(logging.ERROR)
         _add_preconditions()
+        _add_failures()
         self.server = create_server("127.0.0.1", self.port, in_memory=True)
 
     @property
@@ -102,4 +130,14 @@ class GcsReplica:
         return self
 
     def stop(self) -> None:
+        _FAILING.clear()
         self.server.stop()
+
+    @contextmanager
+    def failing(self, status: int, message: str) -> Iterator[None]:
+        """Every request answered with `status` and `message` until the block ends."""
+        _FAILING.update(status=status, message=message)
+        try:
+            yield
+        finally:
+            _FAILING.clear()
