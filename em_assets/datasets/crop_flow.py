@@ -21,6 +21,7 @@ from dagster import (
     AssetCheckResult,
     AssetChecksDefinition,
     AssetCheckSeverity,
+    AssetCheckSpec,
     MaterializeResult,
     MetadataValue,
     asset_check,
@@ -37,7 +38,11 @@ from em_assets.crops.placement import MAX_BACKGROUND, Placement, Rejection
 from em_assets.crops.resource import CropCopy
 from em_assets.crops.volume import VolumeLevel
 from em_assets.images.describe import describe_image
-from em_assets.integrity.checks import agrees_with_documentation, stored_data_intact
+from em_assets.integrity.checks import (
+    agrees_with_documentation,
+    recorded_manifest,
+    stored_data_intact,
+)
 from em_assets.integrity.verify import verify_files
 from em_assets.logger import Logger
 from em_assets.manifest.materialization import materialization, settle
@@ -89,6 +94,10 @@ class CropDataset:
     """The run config of the crop (every step of a partitioned crop gets the same)."""
     source_key: str
     """The resource key of the source volume `open` takes."""
+    check_prefix: str
+    """The prefix of the crop's check names (`{prefix}_crop_intact`, …)."""
+    finest_level_source: str
+    """Where the source states its finest voxel size (shown by the documented-size check)."""
 
 
 class PartitionMismatchError(RuntimeError):
@@ -118,7 +127,12 @@ def materialize_crop(
             update={"source_document": source.document}
         )
         shown = earlier_thumbnail(kept.content_version()) or steps.thumbnail(kept, root)
-        return materialization(*settle(kept, previous), payload_bytes=0, thumbnail=shown)
+        return materialization(
+            *settle(kept, previous),
+            payload_bytes=0,
+            thumbnail=shown,
+            check_results=crop_check_results(dataset, kept),
+        )
     directory = storage.dataset_dir(dataset.name)
     keep = steps.stores_to_keep(previous)
     steps.remove_stale_stores(directory, keep, log)
@@ -234,6 +248,7 @@ def crop_materialization(
         unchanged,
         payload_bytes=None,  # the readers do not count bytes; chunks copied are shown instead
         thumbnail=steps.thumbnail(manifest, root),
+        check_results=crop_check_results(dataset, manifest),
         metadata={
             "chunks_copied": MetadataValue.int(outcome.copy.chunks),
             "absent_chunks": MetadataValue.int(outcome.copy.absent_chunks),
@@ -371,61 +386,75 @@ def assemble(
     )
 
 
-def crop_checks(
-    dataset: CropDataset, prefix: str, finest_level: str
-) -> list[AssetChecksDefinition]:
-    """The checks every crop carries: the stored crop still reads back as recorded
-    (blocking), the source's finest voxel size is the documented one (WARN), and the crop
-    is not mostly background (WARN: placement avoids that where it can, so this fires when
-    no better candidate was found, or on a partitioned crop, which is not copied again; a
-    person should see it before training on it)."""
-    documented = format_voxel_size(dataset.facts.documented_voxel_size_nm)
+def crop_intact_check(dataset: CropDataset) -> AssetChecksDefinition:
+    """The blocking check every crop carries: the stored crop still reads back as recorded
+    (a check of its own, so the monthly `deep_verify` can run it without the asset)."""
 
     @asset_check(
         asset=dataset.name,
-        name=f"{prefix}_crop_intact",
+        name=f"{dataset.check_prefix}_crop_intact",
         blocking=True,
         description="The crop reads back with its recorded shape, dtype and voxel content digest.",
     )
     # `context` unannotated: under postponed annotations Dagster cannot resolve its type.
     def crop_intact(context, storage: StorageRoot) -> AssetCheckResult:
         return stored_data_intact(
-            storage.base(), _stored(storage, dataset.name), deep=deep_requested(context)
+            storage.base(), recorded_manifest(storage, dataset.name), deep=deep_requested(context)
         )
 
-    @asset_check(
-        asset=dataset.name,
-        name=f"{prefix}_voxel_size_documented",
-        description=f"The source's finest voxel size is the documented {documented} (WARN if not).",
-    )
-    def voxel_size_documented(storage: StorageRoot) -> AssetCheckResult:
-        crop = _stored(storage, dataset.name).crop
-        assert crop is not None, f"a {dataset.name} manifest always records its crop"
-        return agrees_with_documentation(
-            crop.source_base_voxel_size_nm, finest_level, dataset.facts
-        )
+    return crop_intact
 
-    @asset_check(
-        asset=dataset.name,
-        name=f"{prefix}_crop_mostly_background",
-        description=(
-            f"The crop is at most {MAX_BACKGROUND:.0%} background at full resolution "
-            "(WARN if more: crop is mostly background)."
+
+def crop_check_specs(name: str, facts: DatasetFacts, prefix: str) -> list[AssetCheckSpec]:
+    """The WARN checks every crop carries, declared on its asset (single-step or assembled),
+    whose step yields their results with the manifest (`crop_check_results`): a check step
+    of their own would cost a re-run a step's worth of events for a look at the manifest.
+    The source's finest voxel size is the documented one; the crop is not mostly background
+    (placement avoids that where it can, so this fires when no better candidate was found,
+    or on a partitioned crop, which is not copied again; a person should see it before
+    training on it)."""
+    documented = format_voxel_size(facts.documented_voxel_size_nm)
+    return [
+        AssetCheckSpec(
+            f"{prefix}_voxel_size_documented",
+            asset=name,
+            description=(
+                f"The source's finest voxel size is the documented {documented} (WARN if not)."
+            ),
         ),
-    )
-    def crop_mostly_background(storage: StorageRoot) -> AssetCheckResult:
-        crop = _stored(storage, dataset.name).crop
-        assert crop is not None, f"a {dataset.name} manifest always records its crop"
-        return mostly_background(crop)
+        AssetCheckSpec(
+            f"{prefix}_crop_mostly_background",
+            asset=name,
+            description=(
+                f"The crop is at most {MAX_BACKGROUND:.0%} background at full resolution "
+                "(WARN if more: crop is mostly background)."
+            ),
+        ),
+    ]
 
-    return [crop_intact, voxel_size_documented, crop_mostly_background]
+
+def crop_check_results(dataset: CropDataset, manifest: Manifest) -> list[AssetCheckResult]:
+    """The results of `crop_check_specs` for the crop `manifest` records, in their order."""
+    crop = manifest.crop
+    assert crop is not None, f"a {dataset.name} manifest always records its crop"
+    documented, background = crop_check_specs(dataset.name, dataset.facts, dataset.check_prefix)
+    return [
+        agrees_with_documentation(
+            crop.source_base_voxel_size_nm,
+            dataset.finest_level_source,
+            dataset.facts,
+            documented.name,
+        ),
+        mostly_background(crop, background.name),
+    ]
 
 
-def mostly_background(crop: CropInfo) -> AssetCheckResult:
+def mostly_background(crop: CropInfo, check_name: str | None = None) -> AssetCheckResult:
     """WARN when the crop's measured background fraction is over the placement limit."""
     fraction = crop.statistics.background_fraction
     passed = fraction <= MAX_BACKGROUND
     return AssetCheckResult(
+        check_name=check_name,
         passed=passed,
         severity=AssetCheckSeverity.WARN,
         description=None
@@ -442,10 +471,3 @@ def mostly_background(crop: CropInfo) -> AssetCheckResult:
             "candidates_rejected": MetadataValue.int(len(crop.rejected_candidates)),
         },
     )
-
-
-def _stored(storage: StorageRoot, name: str) -> Manifest:
-    manifest = storage.stored_manifest(name)
-    if manifest is None:
-        raise FileNotFoundError(f"{name} has no stored manifest under {storage.base()}")
-    return manifest

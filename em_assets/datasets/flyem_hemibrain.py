@@ -4,7 +4,6 @@ from typing import Any
 
 from dagster import (
     AssetExecutionContext,
-    MaterializeResult,
     MetadataValue,
     asset,
 )
@@ -17,7 +16,13 @@ from em_assets.crops.labels import check_alignable
 from em_assets.crops.neuroglancer import layer_source
 from em_assets.crops.precomputed import PrecomputedLevel, open_precomputed
 from em_assets.crops.resource import CropCopy
-from em_assets.datasets.crop_flow import CropDataset, CropSource, crop_checks, materialize_crop
+from em_assets.datasets.crop_flow import (
+    CropDataset,
+    CropSource,
+    crop_check_specs,
+    crop_intact_check,
+    materialize_crop,
+)
 from em_assets.datasets.spec import DatasetSpec
 from em_assets.manifest.metadata import static_metadata
 from em_assets.manifest.model import DatasetFacts, SourceDocument, version_digest
@@ -73,6 +78,10 @@ class HemibrainConfig(VerifiedConfig):
     )
 
 
+CHECK_PREFIX = "hemibrain"
+"""The prefix of this crop's check names."""
+
+
 @asset(
     name=ASSET_NAME,
     group_name=ASSET_GROUP,
@@ -86,6 +95,7 @@ class HemibrainConfig(VerifiedConfig):
         "is the crop's manifest."
     ),
     metadata=static_metadata(FACTS, HEMIBRAIN_URL.default.removeprefix("precomputed://")),
+    check_specs=crop_check_specs(ASSET_NAME, FACTS, CHECK_PREFIX),
 )
 def flyem_hemibrain(
     context: AssetExecutionContext,
@@ -93,7 +103,7 @@ def flyem_hemibrain(
     storage: StorageRoot,
     hemibrain: HemibrainVolume,
     crop_copy: CropCopy,
-) -> MaterializeResult:
+):  # no return annotation: with check_specs, Dagster would read it as the output's type
     with (
         storage.lease(DATASET.name, context.run.run_id, context.log),
         reaching(
@@ -186,7 +196,15 @@ def open_layer(
     return info, levels, record(url, body, info)
 
 
-DATASET = CropDataset(ASSET_NAME, FACTS, open_source, HemibrainConfig, SOURCE_KEY)
+DATASET = CropDataset(
+    ASSET_NAME,
+    FACTS,
+    open_source,
+    HemibrainConfig,
+    SOURCE_KEY,
+    CHECK_PREFIX,
+    "precomputed info scales[0].resolution",
+)
 
 
 def current_version(source: SourceAccess, run_config: dict[str, Any]) -> str:
@@ -199,9 +217,7 @@ def current_version(source: SourceAccess, run_config: dict[str, Any]) -> str:
     return version_digest(info)
 
 
-hemibrain_crop_intact, hemibrain_voxel_size_documented, hemibrain_crop_mostly_background = (
-    crop_checks(DATASET, "hemibrain", "precomputed info scales[0].resolution")
-)
+hemibrain_crop_intact = crop_intact_check(DATASET)
 hemibrain_labels_aligned = label_checks(ASSET_NAME, "hemibrain")
 
 
@@ -209,11 +225,7 @@ SPEC = DatasetSpec(
     name=ASSET_NAME,
     asset=flyem_hemibrain,
     intact_check=hemibrain_crop_intact,
-    other_checks=[
-        hemibrain_voxel_size_documented,
-        hemibrain_labels_aligned,
-        hemibrain_crop_mostly_background,
-    ],
+    other_checks=[hemibrain_labels_aligned],
     current_version=current_version,
     resources={
         SOURCE_KEY: lambda: HemibrainVolume(

@@ -5,7 +5,6 @@ from typing import Any
 import zarr
 from dagster import (
     AssetExecutionContext,
-    MaterializeResult,
     MetadataValue,
     asset,
 )
@@ -18,7 +17,13 @@ from em_assets.crops.labels import check_alignable
 from em_assets.crops.neuroglancer import layer_source
 from em_assets.crops.resource import CropCopy
 from em_assets.crops.zarr_source import ZarrLevel, open_multiscale
-from em_assets.datasets.crop_flow import CropDataset, CropSource, crop_checks, materialize_crop
+from em_assets.datasets.crop_flow import (
+    CropDataset,
+    CropSource,
+    crop_check_specs,
+    crop_intact_check,
+    materialize_crop,
+)
 from em_assets.datasets.spec import DatasetSpec
 from em_assets.manifest.metadata import static_metadata
 from em_assets.manifest.model import DatasetFacts, version_digest
@@ -64,6 +69,10 @@ class OpenOrganelleConfig(VerifiedConfig):
     )
 
 
+CHECK_PREFIX = "openorganelle"
+"""The prefix of this crop's check names."""
+
+
 @asset(
     name=ASSET_NAME,
     group_name=ASSET_GROUP,
@@ -77,6 +86,7 @@ class OpenOrganelleConfig(VerifiedConfig):
         "crop's manifest."
     ),
     metadata=static_metadata(FACTS, OPENORGANELLE_URL.default),
+    check_specs=crop_check_specs(ASSET_NAME, FACTS, CHECK_PREFIX),
 )
 def openorganelle_jrc(
     context: AssetExecutionContext,
@@ -84,7 +94,7 @@ def openorganelle_jrc(
     storage: StorageRoot,
     openorganelle: OpenOrganelleStore,
     crop_copy: CropCopy,
-) -> MaterializeResult:
+):  # no return annotation: with check_specs, Dagster would read it as the output's type
     with (
         storage.lease(DATASET.name, context.run.run_id, context.log),
         reaching("the OpenOrganelle volume", [openorganelle.url]),
@@ -156,7 +166,15 @@ def group_version(group: zarr.Group, levels: list[ZarrLevel]) -> str:
     return version_digest({"attrs": group.attrs.asdict(), "arrays": arrays})
 
 
-DATASET = CropDataset(ASSET_NAME, FACTS, open_source, OpenOrganelleConfig, SOURCE_KEY)
+DATASET = CropDataset(
+    ASSET_NAME,
+    FACTS,
+    open_source,
+    OpenOrganelleConfig,
+    SOURCE_KEY,
+    CHECK_PREFIX,
+    "multiscales scale of the finest level",
+)
 
 
 def current_version(source: SourceAccess, run_config: dict[str, Any]) -> str:
@@ -168,11 +186,7 @@ def current_version(source: SourceAccess, run_config: dict[str, Any]) -> str:
     return group_version(group, levels)
 
 
-(
-    openorganelle_crop_intact,
-    openorganelle_voxel_size_documented,
-    openorganelle_crop_mostly_background,
-) = crop_checks(DATASET, "openorganelle", "multiscales scale of the finest level")
+openorganelle_crop_intact = crop_intact_check(DATASET)
 openorganelle_labels_aligned = label_checks(ASSET_NAME, "openorganelle")
 
 
@@ -180,11 +194,7 @@ SPEC = DatasetSpec(
     name=ASSET_NAME,
     asset=openorganelle_jrc,
     intact_check=openorganelle_crop_intact,
-    other_checks=[
-        openorganelle_voxel_size_documented,
-        openorganelle_labels_aligned,
-        openorganelle_crop_mostly_background,
-    ],
+    other_checks=[openorganelle_labels_aligned],
     current_version=current_version,
     resources={SOURCE_KEY: lambda: OpenOrganelleStore(url=OPENORGANELLE_URL.source())},
     crop=DATASET,

@@ -13,6 +13,7 @@ from em_assets.integrity.verify import verify_files
 from em_assets.manifest.metadata import format_voxel_size
 from em_assets.manifest.model import DatasetFacts, FileEntry, Manifest
 from em_assets.storage.paths import stored_path
+from em_assets.storage.root import StorageRoot
 
 Inspection = Callable[[UPath, FileEntry], list[str]]
 """Format-specific problems of one stored file that is present (empty list: none)."""
@@ -39,6 +40,20 @@ def readable_by(reader: Callable[[UPath], object]) -> Inspection:
         return []
 
     return inspect
+
+
+def recorded_manifest(storage: StorageRoot, asset_name: str) -> Manifest:
+    """The manifest the asset's last materialization stored (what its IO manager loads).
+
+    A check reads it here instead of taking the asset as an input: an input costs a re-run
+    a few events per check (loaded input, handled output), each written to the event log."""
+    manifest = storage.stored_manifest(asset_name)
+    if manifest is None:
+        raise FileNotFoundError(
+            f"{asset_name} has no readable stored manifest under {storage.base()}: "
+            "materialize it again"
+        )
+    return manifest
 
 
 def stored_data_intact(
@@ -79,7 +94,10 @@ def stored_data_intact(
 
 
 def agrees_with_documentation(
-    measured_nm: list[float], measured_source: str, facts: DatasetFacts
+    measured_nm: list[float],
+    measured_source: str,
+    facts: DatasetFacts,
+    check_name: str | None = None,
 ) -> AssetCheckResult:
     """WARN when the source's own voxel size differs from what its publishers document.
 
@@ -91,6 +109,7 @@ def agrees_with_documentation(
         math.isclose(a, b, rel_tol=1e-3) for a, b in zip(measured_nm, documented, strict=True)
     )
     return AssetCheckResult(
+        check_name=check_name,
         passed=agrees,
         severity=AssetCheckSeverity.WARN,
         description=None if agrees else "the source's voxel size differs from the documented one",

@@ -14,12 +14,11 @@ from dagster import (
     AssetExecutionContext,
     AssetIn,
     AssetsDefinition,
-    MaterializeResult,
     StaticPartitionsDefinition,
     asset,
 )
 
-from em_assets.datasets.crop_flow import assemble, copy_partition
+from em_assets.datasets.crop_flow import assemble, copy_partition, crop_check_specs
 from em_assets.datasets.spec import DatasetSpec
 from em_assets.refresh.verification import VerifiedConfig
 from em_assets.settings import CROP_PARTITIONS, ConfigurationError
@@ -61,9 +60,8 @@ def partitioned_crop(dataset: DatasetSpec) -> list[AssetsDefinition]:
             int(context.partition_key), SHARES, context.log,
         )  # fmt: skip
 
-    def assembled(
-        context: AssetExecutionContext, config: VerifiedConfig, shares: dict
-    ) -> MaterializeResult:
+    # No return annotation: with check_specs, Dagster would read it as the output's type.
+    def assembled(context: AssetExecutionContext, config: VerifiedConfig, shares: dict):
         resources = context.resources
         storage: StorageRoot = resources.storage
         source = crop.open(getattr(resources, crop.source_key), config)
@@ -89,6 +87,8 @@ def partitioned_crop(dataset: DatasetSpec) -> list[AssetsDefinition]:
         freshness_policy=single.freshness_policy,
         pool=pool,
         metadata=single.metadata,
+        # The single step's WARN checks, yielded by the assembling step the same way.
+        check_specs=crop_check_specs(crop.name, crop.facts, crop.check_prefix),
         required_resource_keys=resource_keys,
         description=f"The {dataset.name} crop assembled from its block partitions; its manifest.",
     )(_with_config(assembled, crop.config))
