@@ -8,6 +8,7 @@ import tomllib
 import yaml
 from dagster import AssetKey, Definitions
 
+from em_assets.datasets.registry import DATASETS
 from em_assets.definitions import defs
 from em_assets.settings import ASSET_GROUP
 
@@ -53,3 +54,47 @@ def test_dagster_cli_validates_the_location():
         check=False,
     )
     assert completed.returncode == 0, completed.stderr[-2000:]
+
+
+BLOCKING_CHECKS = {
+    "epfl_files_intact",
+    "empiar_files_intact",
+    "idr_files_intact",
+    "hemibrain_crop_intact",
+    "hemibrain_labels_aligned",
+    "openorganelle_crop_intact",
+    "openorganelle_labels_aligned",
+}
+IMAGES_CHECKS = {f"{spec.name}_images_intact" for spec in DATASETS}
+CHECKS_IN_THE_ASSETS_STEP = {
+    "empiar_listing_complete",
+    "empiar_calibration_matches_api",
+    "empiar_section_thickness_matches_dm3",
+    "empiar_voxel_size_documented",
+    "idr_size_matches_tiff",
+    "idr_pixel_size_matches_tiff",
+    "idr_voxel_size_documented",
+    "hemibrain_voxel_size_documented",
+    "hemibrain_crop_mostly_background",
+    "openorganelle_voxel_size_documented",
+    "openorganelle_crop_mostly_background",
+}
+
+
+def test_checks_that_block_or_are_deep_verified_have_steps_of_their_own_the_rest_are_the_assets():
+    """A check with a step of its own costs every run a step's worth of event-log writes, so
+    the WARN checks, which only look at what the asset just described, are yielded by the
+    asset's step; blocking checks keep their own steps (they gate what runs downstream) and
+    so do the checks `deep_verify` runs without materializing anything."""
+    own = {spec.name: spec.blocking for c in defs.asset_checks or [] for spec in c.check_specs}
+    in_asset = {spec.name: spec.blocking for a in defs.assets or [] for spec in a.check_specs}
+    assert own == {name: name in BLOCKING_CHECKS for name in BLOCKING_CHECKS | IMAGES_CHECKS}
+    assert in_asset == dict.fromkeys(CHECKS_IN_THE_ASSETS_STEP, False)
+
+
+def test_no_check_loads_its_asset_as_an_input():
+    """Checks read the stored manifest themselves: a loaded input is two more events (and an
+    IO manager log line) per check on every run."""
+    for check in defs.asset_checks or []:
+        loaded = [i.name for i in check.node_def.input_defs if not i.dagster_type.is_nothing]
+        assert loaded == [], (check.node_def.name, loaded)

@@ -170,7 +170,10 @@ def test_unchanged_refresh_opens_no_stored_file(dataset, request, storage_root):
     assert [p for p in opened if p.endswith((".dm3", ".tif"))] == []
     before = {e.check_name: e.passed for e in first.get_asset_check_evaluations()}
     after = {e.check_name: e.passed for e in again.get_asset_check_evaluations()}
-    assert after == before and all(after.values())
+    assert after == before
+    # the replicas' voxel sizes differ from the documented ones on purpose (a WARN)
+    assert all(passed for n, passed in after.items() if not n.endswith("_voxel_size_documented"))
+    assert f"{dataset.split('_')[0]}_voxel_size_documented" in after  # the asset's own
     from_headers = [n for n in before if "_matches_" in n]  # calibration, size, thickness
     assert from_headers
     for name in from_headers:

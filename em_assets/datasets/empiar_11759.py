@@ -51,11 +51,12 @@ from em_assets.integrity.checks import (
     agrees_with_documentation,
     parsed_when_recorded,
     readable_by,
+    recorded_manifest,
     stored_data_intact,
 )
 from em_assets.logger import Logger
 from em_assets.manifest.metadata import static_metadata
-from em_assets.manifest.model import DatasetFacts, FileEntry, Manifest
+from em_assets.manifest.model import DatasetFacts, FileEntry
 from em_assets.refresh.freshness import DATASET_FRESHNESS
 from em_assets.refresh.verification import VerifiedConfig, deep_requested
 from em_assets.settings import ASSET_GROUP, EBI_FILES_URL, EBI_POOL, EMPIAR_API_URL
@@ -74,6 +75,7 @@ LISTING_ATTEMPTS = 3
 LISTING_CHECK = "empiar_listing_complete"
 CALIBRATION_CHECK = "empiar_calibration_matches_api"
 THICKNESS_CHECK = "empiar_section_thickness_matches_dm3"
+DOCUMENTED_CHECK = "empiar_voxel_size_documented"
 ANGSTROM_IN_NM = 0.1
 UNIT_IN_NM = {"nm": 1.0, "µm": 1000.0, "\u03bcm": 1000.0, "um": 1000.0, "Å": 0.1, "A": 0.1}
 """Calibration units DM3 files use; µm is U+00B5 in Gatan's files, U+03BC also seen."""
@@ -301,6 +303,13 @@ def _calibration_problems(headers: dict[str, Dm3Header], api_xy_nm: list[float])
             description="Each DM3's pixel calibration agrees with the API's (WARN if not).",
         ),
         AssetCheckSpec(
+            DOCUMENTED_CHECK,
+            asset=ASSET_NAME,
+            description=(
+                "The entry's voxel size matches the documented 8 × 8 × 50 nm (WARN if not)."
+            ),
+        ),
+        AssetCheckSpec(
             THICKNESS_CHECK,
             asset=ASSET_NAME,
             description=(
@@ -373,6 +382,7 @@ def describe(stored: Stored) -> Description:
             "refused_listing_entries": MetadataValue.json(found.refused),
         },
         check_results=[
+            agrees_with_documentation([*api_xy, z_nm], voxel_source, FACTS, DOCUMENTED_CHECK),
             AssetCheckResult(
                 check_name=LISTING_CHECK,
                 passed=found.listed >= found.expected,
@@ -424,24 +434,14 @@ DATASET = FileSetDataset(
     description="Every slice present with its recorded size and sha256, and readable as DM3.",
 )
 def empiar_files_intact(
-    context: AssetCheckExecutionContext, empiar_11759: Manifest, storage: StorageRoot
+    context: AssetCheckExecutionContext, storage: StorageRoot
 ) -> AssetCheckResult:
     return stored_data_intact(
         storage.base(),
-        empiar_11759,
+        recorded_manifest(storage, ASSET_NAME),
         readable_by(read_dm3_header),
         deep_requested(context),
         parsed_when_recorded,
-    )
-
-
-@asset_check(
-    asset=empiar_11759,
-    description="The entry's voxel size matches the documented 8 × 8 × 50 nm (WARN if not).",
-)
-def empiar_voxel_size_documented(empiar_11759: Manifest) -> AssetCheckResult:
-    return agrees_with_documentation(
-        empiar_11759.voxel_size_nm, empiar_11759.voxel_size_source, FACTS
     )
 
 
@@ -449,7 +449,6 @@ SPEC = DatasetSpec(
     name=ASSET_NAME,
     asset=empiar_11759,
     intact_check=empiar_files_intact,
-    other_checks=[empiar_voxel_size_documented],
     current_version=current_version(DATASET),
     resources={
         "empiar": lambda: EmpiarApi(base_url=EMPIAR_API_URL.source()),

@@ -27,12 +27,11 @@ from em_assets.datasets.spec import DatasetSpec
 from em_assets.formats.errors import CorruptFileError
 from em_assets.formats.tiff import StackHeader, central_page, read_tiff_header
 from em_assets.images.file_datasets import labelled_stacks, recorded_stack
-from em_assets.integrity.checks import stored_data_intact
+from em_assets.integrity.checks import recorded_manifest, stored_data_intact
 from em_assets.manifest.metadata import static_metadata
 from em_assets.manifest.model import (
     DatasetFacts,
     FileEntry,
-    Manifest,
 )
 from em_assets.refresh.freshness import DATASET_FRESHNESS
 from em_assets.refresh.verification import VerifiedConfig, deep_requested
@@ -180,11 +179,11 @@ def remote_files(epfl: EpflServer, storage: StorageRoot, names: list[str]) -> li
     "uint8 TIFF stack with the recorded page count.",
 )
 def epfl_files_intact(
-    context: AssetCheckExecutionContext, epfl_hippocampus: Manifest, storage: StorageRoot
+    context: AssetCheckExecutionContext, storage: StorageRoot
 ) -> AssetCheckResult:
     return stored_data_intact(
         storage.base(),
-        epfl_hippocampus,
+        recorded_manifest(storage, ASSET_NAME),
         uint8_stack_problems,
         deep_requested(context),
         recorded_stack_problems,

@@ -47,10 +47,11 @@ from em_assets.integrity.checks import (
     agrees_with_documentation,
     parsed_when_recorded,
     readable_by,
+    recorded_manifest,
     stored_data_intact,
 )
 from em_assets.manifest.metadata import static_metadata
-from em_assets.manifest.model import DatasetFacts, FileEntry, Manifest
+from em_assets.manifest.model import DatasetFacts, FileEntry
 from em_assets.refresh.freshness import DATASET_FRESHNESS
 from em_assets.refresh.verification import VerifiedConfig, deep_requested
 from em_assets.settings import ASSET_GROUP, EBI_FILES_URL, EBI_POOL, IDR_URL
@@ -89,6 +90,7 @@ FACTS = DatasetFacts(
 MICROMETRE_IN_NM = 1000.0
 SIZE_CHECK = "idr_size_matches_tiff"
 CALIBRATION_CHECK = "idr_pixel_size_matches_tiff"
+DOCUMENTED_CHECK = "idr_voxel_size_documented"
 PAGE_AXES = {FILES[0]: ("x", "y", "z"), FILES[1]: ("x", "z", "y")}
 """Which volume axes a file's page columns, page rows and pages are: the xz stack's pages
 are z-x planes along y (775 pages of 184 × 1121 in the real file)."""
@@ -182,6 +184,13 @@ def calibration_agreement(
     ),
     metadata=static_metadata(FACTS, f"{EBI_FILES_URL.default}/{SUBMISSION_DIR}"),
     check_specs=[
+        AssetCheckSpec(
+            DOCUMENTED_CHECK,
+            asset=ASSET_NAME,
+            description=(
+                "IDR's pixel size matches the documented 20 nm isotropic voxels (WARN if not)."
+            ),
+        ),
         AssetCheckSpec(
             SIZE_CHECK,
             asset=ASSET_NAME,
@@ -294,6 +303,7 @@ def describe(stored: Stored) -> Description:
             "sample": "IDR study idr0086",
         },
         check_results=[
+            agrees_with_documentation(voxel, source, FACTS, DOCUMENTED_CHECK),
             size_agreement(image.data, first_entry.shape or []),
             calibration_agreement(calibrations, voxel),
         ],
@@ -315,31 +325,20 @@ DATASET = FileSetDataset(
     blocking=True,
     description="Both TIFFs present with their recorded size and sha256, and readable as TIFF.",
 )
-def idr_files_intact(
-    context: AssetCheckExecutionContext, idr_0086: Manifest, storage: StorageRoot
-) -> AssetCheckResult:
+def idr_files_intact(context: AssetCheckExecutionContext, storage: StorageRoot) -> AssetCheckResult:
     return stored_data_intact(
         storage.base(),
-        idr_0086,
+        recorded_manifest(storage, ASSET_NAME),
         readable_by(read_tiff_header),
         deep_requested(context),
         parsed_when_recorded,
     )
 
 
-@asset_check(
-    asset=idr_0086,
-    description="IDR's pixel size matches the documented 20 nm isotropic voxels (WARN if not).",
-)
-def idr_voxel_size_documented(idr_0086: Manifest) -> AssetCheckResult:
-    return agrees_with_documentation(idr_0086.voxel_size_nm, idr_0086.voxel_size_source, FACTS)
-
-
 SPEC = DatasetSpec(
     name=ASSET_NAME,
     asset=idr_0086,
     intact_check=idr_files_intact,
-    other_checks=[idr_voxel_size_documented],
     current_version=current_version(DATASET),
     resources={
         "ebi": ebi_files,
