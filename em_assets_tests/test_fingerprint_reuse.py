@@ -60,6 +60,14 @@ def evaluation(result, name: str):
     return next(e for e in result.get_asset_check_evaluations() if e.check_name == name)
 
 
+def kept_lines(result, instance: DagsterInstance) -> list[str]:
+    return [
+        entry.user_message
+        for entry in instance.all_logs(result.run_id)
+        if "stored copy verified" in entry.user_message
+    ]
+
+
 def age(path: Path, seconds: float = 10.0) -> None:
     """Move a file's mtime into the past, as an edit made earlier would leave it."""
     then = time.time_ns() - int(seconds * 1e9)
@@ -84,6 +92,12 @@ def test_unchanged_epfl_refresh_opens_no_stored_stack(epfl_replica, storage_root
     assert [p for p in opened if p.endswith(".tif")] == []
     check = evaluation(again, "epfl_files_intact")
     assert check.passed and check.metadata["entries_trusted_by_fingerprint"].value == 2
+    # One log line (one event) for the whole set, naming every file kept.
+    paths = ", ".join(entry["path"] for entry in manifest["files"])
+    assert kept_lines(again, instance) == [
+        f"2 stored files: source unchanged and stored copy verified (fingerprint unchanged: "
+        f"{paths}); nothing to transfer"
+    ]
     shown = again.asset_materializations_for_node("epfl_hippocampus")[0].metadata
     earlier = first.asset_materializations_for_node("epfl_hippocampus")[0].metadata
     assert shown["unchanged"].value and shown["thumbnail"] == earlier["thumbnail"]
@@ -100,6 +114,9 @@ def test_a_changed_fingerprint_reads_the_stack_again(epfl_replica, storage_root)
     assert str(stack) in opened  # re-hashed, header read again
     check = evaluation(again, "epfl_files_intact")
     assert check.passed
+    [line] = kept_lines(again, instance)
+    assert "fingerprint unchanged: epfl_hippocampus/training_groundtruth.tif;" in line
+    assert "re-hashed: epfl_hippocampus/training.tif)" in line
     entry = next(
         e
         for e in json.loads((storage_root / "epfl_hippocampus.json").read_text())["files"]

@@ -77,6 +77,7 @@ def download(
     earlier entry of a file kept on its fingerprint); `deep` re-hashes kept files even when
     their fingerprint is unchanged."""
     entries, payload = [], 0
+    kept: dict[str, list[str]] = {"fingerprint unchanged": [], "re-hashed": []}
     for remote_file in files:
         result = fetch_file(
             client,
@@ -88,13 +89,18 @@ def download(
             previous=previous_copy(previous, remote_file.path),
             remote=remotes[remote_file.path],
             deep=deep,
+            log_reuse=False,
         )
+        if result.reused:
+            how = "fingerprint unchanged" if result.trusted_by_fingerprint else "re-hashed"
+            kept[how].append(remote_file.path)
         payload += result.payload_bytes
         earlier = (
             previous_entry(previous, remote_file.path) if result.trusted_by_fingerprint else None
         )
         shape, dtype, header = describe(remote_file.destination, earlier)
         entries.append(file_entry(result, remote_file.path, shape, dtype, header))
+    log_kept(kept, log)
     # Files just written are inside their racy window: settled together, one wait at most.
     settled = [
         entry.model_copy(
@@ -103,3 +109,15 @@ def download(
         for entry, remote in zip(entries, files, strict=True)
     ]
     return Downloaded(settled, payload)
+
+
+def log_kept(kept: dict[str, list[str]], log: Logger) -> None:
+    """One line for every file kept, by how it was verified, each named: a line per file
+    would be an event per file in Dagster's event log (an unchanged refresh writes them all)."""
+    parts = [f"{how}: {', '.join(paths)}" for how, paths in kept.items() if paths]
+    if parts:
+        count = sum(len(paths) for paths in kept.values())
+        log.info(
+            f"{count} stored file{'s' if count > 1 else ''}: source unchanged and stored copy "
+            f"verified ({'; '.join(parts)}); nothing to transfer"
+        )

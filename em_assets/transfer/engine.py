@@ -118,22 +118,27 @@ def fetch_file(
     chunk_bytes: int = CHUNK_BYTES,
     remote: RemoteVersion | None = None,
     deep: bool = False,
+    log_reuse: bool = True,
 ) -> FetchResult:
     """Make `destination` a verified copy of `url`, moving no payload if it already is one.
 
     `remote` is the source's version when the caller has just asked for it (saves a HEAD;
     a server that does not answer HEAD is then not asked again). `deep` re-hashes an
-    earlier copy even when its fingerprint is unchanged.
+    earlier copy even when its fingerprint is unchanged. `log_reuse=False` leaves saying
+    that a copy was kept to the caller (one line for a whole file set: each line is an
+    event written to Dagster's event log).
     """
     if remote is None:
         remote = client.head(url, what=label)
     if previous is not None and remote.same_as(previous.version):
         stored = check_stored_copy(destination, previous, deep)
         if stored.matches:
-            how = "re-hashed" if stored.read_content else "fingerprint unchanged"
-            log.info(
-                f"{label}: source unchanged and stored copy verified ({how}); nothing to transfer"
-            )
+            if log_reuse:
+                how = "re-hashed" if stored.read_content else "fingerprint unchanged"
+                log.info(
+                    f"{label}: source unchanged and stored copy verified ({how}); "
+                    "nothing to transfer"
+                )
             return FetchResult(
                 destination,
                 url,
