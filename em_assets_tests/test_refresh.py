@@ -77,6 +77,10 @@ def test_unchanged_refresh_moves_no_payload_and_keeps_every_data_version(all_sou
     # (each a shard index, a minishard index and a chunk).
     assert len([r for r in requests if "/v1.2/segmentation/" in r]) <= 9
     checks = run.get_asset_check_evaluations()
+    # Every check ran once: those with steps of their own and those the assets' steps yield
+    # (on a kept file set or crop as on a fresh one).
+    declared = [s.name for d in [*CHECKS, *ASSETS] for s in d.check_specs]
+    assert sorted(e.check_name for e in checks) == sorted(declared) and len(declared) == 23
     images = [e for e in checks if e.check_name.endswith("_images_intact")]
     intact = [e for e in checks if e.check_name.endswith("_intact") and e not in images]
     assert len(intact) == len(images) == len(DATASETS)
