@@ -196,6 +196,12 @@ def test_partitioned_crop_on_s3_equals_the_single_step_crop(
     right = zarr.open_group(f"s3://em-crops/parts/{many.array_path}", mode="r")["s0"][:]
     np.testing.assert_array_equal(left, right)
     assert file_problems(UPath("s3://em-crops/parts"), many) == []
+    # The assembling step yields the single step's WARN checks, with the same results.
+    warned = {e.check_name: (e.passed, e.severity) for e in single.get_asset_check_evaluations()}
+    assert set(warned) == {"hemibrain_voxel_size_documented", "hemibrain_crop_mostly_background"}
+    assert {
+        e.check_name: (e.passed, e.severity) for e in assembled.get_asset_check_evaluations()
+    } == warned
 
 
 def test_assembling_with_a_partition_missing_is_refused(hemibrain_replica, storage_root):
