@@ -467,7 +467,7 @@ def graph_case(
     )
     ratio = statistics.median(seen["ratio"])
     add(
-        "whole graph", "re-run / first run (%)", spread(seen["ratio"], "{:.0f}"), "≤ 15 %, 0 bytes",
+        "whole graph", "re-run / first run (%)", spread(seen["ratio"], "{:.1f}"), "≤ 15 %, 0 bytes",
         verdict(ratio <= 15 and moved_total == 0),
     )  # fmt: skip
     add("whole graph", "bytes stored after the first run (MB)", f"{stored / MB:,.0f}")
