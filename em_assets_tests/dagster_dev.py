@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -65,22 +66,35 @@ class DagsterDev:
             f"dagster dev not ready after {timeout} s:\n{self.log.read_text()[-4000:]}"
         )
 
-    def stop(self, timeout: float = 60) -> list[psutil.Process]:
-        """SIGTERM, wait, and return any process it started that is still alive."""
+    def stop(self, timeout: float = 60) -> list[str]:
+        """Ctrl-C, wait, and describe (pid and command) any process it started that is still
+        alive; those are killed.
+
+        Ctrl-C in a terminal reaches the whole foreground process group, so every process
+        `dagster dev` started (webserver, daemon, code servers and their gRPC servers) gets
+        SIGINT at once, as here. Signalling `dagster dev` alone left its code servers'
+        children to notice their parent's death by a missed heartbeat, which after a full
+        test session on 2 cores took more than 60 s (two fresh-clone CI runs)."""
         started = psutil.Process(self.process.pid).children(recursive=True)
-        self.process.send_signal(signal.SIGTERM)
+        os.killpg(self.process.pid, signal.SIGINT)
         try:
             self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.process.kill()
-        # 60 s: after a full test session on 2 cores, dagster dev's children (webserver,
-        # daemon, code server) were seen still exiting 15 s after it (fresh-clone CI).
         _, alive = psutil.wait_procs(started, timeout=60)
         leftovers = [process for process in alive if not _exited(process)]
+        described = [_describe(process) for process in leftovers]
         for process in leftovers:  # do not leak them into the next test
             process.kill()
         self.log_handle.close()
-        return leftovers
+        return described
+
+
+def _describe(process: psutil.Process) -> str:
+    try:
+        return f"{process.pid}: {' '.join(process.cmdline())}"
+    except psutil.Error:
+        return f"{process.pid}: (gone)"
 
 
 def _exited(process: psutil.Process) -> bool:

@@ -61,7 +61,7 @@ def dagster_dev(all_sources, tmp_path, pytestconfig):
     server = start_dagster_dev(pytestconfig.rootpath, tmp_path / "dagster_home", dict(os.environ))
     yield server
     leftovers = server.stop()
-    assert leftovers == [], f"processes left running: {[p.pid for p in leftovers]}"
+    assert leftovers == [], f"processes left running: {leftovers}"
 
 
 def wait_for_run(client: DagsterGraphQLClient, run_id: str, timeout: float = 600) -> str:
