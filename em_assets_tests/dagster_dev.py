@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -77,6 +78,12 @@ class DagsterDev:
         test session on 2 cores took more than 60 s (two fresh-clone CI runs)."""
         started = psutil.Process(self.process.pid).children(recursive=True)
         os.killpg(self.process.pid, signal.SIGINT)
+        # Code servers run in sessions of their own (a fresh-clone CI run found one
+        # `dagster code-server start --heartbeat` alive 60 s after the group's Ctrl-C): they
+        # would only exit at their heartbeat timeout. Each process started gets it too.
+        for process in started:
+            with contextlib.suppress(psutil.Error):
+                process.send_signal(signal.SIGINT)
         try:
             self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
