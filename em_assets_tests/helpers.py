@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -47,3 +48,15 @@ def step_error(result: ExecuteInProcessResult) -> str:
     ]
     assert texts, "the run reported no error"
     return "\n".join(texts)
+
+
+def in_a_fresh_process(script: str) -> dict:
+    """Run `script` in a new interpreter (pytest's own has imported everything a test may
+    want to see imported, or not) and return the JSON object its last line prints, after
+    checking it reports `success`."""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=300
+    )
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["success"], done.stderr[-3000:]
+    return seen

@@ -6,8 +6,6 @@ import csv
 import io
 import json
 import os
-import subprocess
-import sys
 
 from dagster import AssetSelection, DagsterInstance, materialize
 from PIL import Image
@@ -18,7 +16,12 @@ from em_assets.manifest.model import Manifest
 from em_assets.report.findings import Report
 from em_assets.resources import default_resources
 from em_assets_tests.conftest import SMALL_CROPS
-from em_assets_tests.helpers import materialization_metadata, run_cli, step_error
+from em_assets_tests.helpers import (
+    in_a_fresh_process,
+    materialization_metadata,
+    run_cli,
+    step_error,
+)
 
 DATASETS = ["empiar_11759", "epfl_hippocampus", "flyem_hemibrain", "idr_0086", "openorganelle_jrc"]
 
@@ -189,13 +192,7 @@ print(json.dumps({"success": result.success, "pandas": "pandas" in sys.modules})
 
 def report_in_a_fresh_process() -> dict:
     """The report alone, in a process that has imported nothing yet (pytest's has pandas)."""
-    done = subprocess.run(
-        [sys.executable, "-c", REPORT_IN_A_FRESH_PROCESS],
-        capture_output=True, text=True, check=True, timeout=300,
-    )  # fmt: skip
-    seen = json.loads(done.stdout.strip().splitlines()[-1])
-    assert seen["success"], done.stderr[-3000:]
-    return seen
+    return in_a_fresh_process(REPORT_IN_A_FRESH_PROCESS)
 
 
 def test_unchanged_report_is_kept_whole_and_a_changed_input_or_file_renders_it_again(

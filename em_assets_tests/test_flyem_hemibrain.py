@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -16,7 +14,7 @@ from dagster import AssetCheckSeverity, DagsterInstance, materialize
 
 from em_assets.datasets.flyem_hemibrain import flyem_hemibrain, hemibrain_crop_intact
 from em_assets.resources import default_resources
-from em_assets_tests.helpers import step_error
+from em_assets_tests.helpers import in_a_fresh_process, step_error
 from em_assets_tests.replicas.http_server import Fault, ReplicaHTTPServer
 from em_assets_tests.replicas.precomputed import (
     CHUNK,
@@ -353,12 +351,7 @@ print(json.dumps({"success": result.success, "cloudvolume": "cloudvolume" in sys
 def hemibrain_in_a_fresh_process(storage_root) -> tuple[bool, dict]:
     """The asset alone in a process that has imported nothing yet (pytest's has
     cloud-volume): whether it imported cloud-volume, and the manifest it stored."""
-    done = subprocess.run(
-        [sys.executable, "-c", HEMIBRAIN_IN_A_FRESH_PROCESS],
-        capture_output=True, text=True, check=True, timeout=300,
-    )  # fmt: skip
-    seen = json.loads(done.stdout.strip().splitlines()[-1])
-    assert seen["success"], done.stderr[-3000:]
+    seen = in_a_fresh_process(HEMIBRAIN_IN_A_FRESH_PROCESS)
     return seen["cloudvolume"], json.loads((storage_root / "flyem_hemibrain.json").read_text())
 
 
