@@ -1,5 +1,7 @@
 """Assembles the project for Dagster from the registry: every dataset's asset and checks,
-the report over all of them, the refreshes watching them, and the resources they use."""
+the report over all of them, the refreshes watching them, and the resources they use.
+Once built, everything loaded is frozen out of the garbage collector's walks
+(`garbage_collection.py`: a re-run's full collections cost a second)."""
 
 from collections.abc import Sequence
 
@@ -8,6 +10,7 @@ from dagster import Definitions
 from em_assets.datasets.registry import DATASETS
 from em_assets.datasets.spec import DatasetSpec
 from em_assets.execution import in_process_or_multiprocess
+from em_assets.garbage_collection import freeze_loaded_code
 from em_assets.refresh.deep_verify import build_deep_verify
 from em_assets.refresh.schedule import build_refresh_schedule
 from em_assets.refresh.source_check import build_source_check
@@ -36,3 +39,4 @@ def build_definitions(datasets: Sequence[DatasetSpec] = DATASETS) -> Definitions
 defs = build_definitions()
 ASSETS = list(defs.assets or [])
 CHECKS = list(defs.asset_checks or [])
+freeze_loaded_code()

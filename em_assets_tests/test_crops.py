@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 from dataclasses import dataclass
 
@@ -149,34 +148,6 @@ def test_probe_level_is_the_coarsest_that_still_resolves_the_crop():
     assert probe_level(levels, levels[0], (128, 128, 128)).name == "s3"
     assert probe_level(levels, levels[0], (32, 32, 32)).name == "s1"
     assert probe_level(levels, levels[0], (16, 16, 16)).name == "s0"
-
-
-def test_copy_keeps_the_collector_off_loaded_objects_and_hands_them_back():
-    """A full collection during a copy walks every loaded object holding the GIL; the copy
-    freezes what existed before it, and unfreezes it after, even when the copy fails."""
-    data = np.zeros((64, 64, 64), dtype=np.uint8)
-    before = gc.get_freeze_count()
-    frozen_while_reading = []
-
-    def read(box: Box) -> tuple[np.ndarray, int]:
-        frozen_while_reading.append(gc.get_freeze_count())
-        return data[box.zyx_slices()], 0
-
-    def output() -> zarr.Array:
-        return zarr.create_array(
-            zarr.storage.MemoryStore(), shape=data.shape, chunks=(32, 32, 32), dtype="uint8"
-        )
-
-    copy_crop(read, Box((0, 0, 0), (64, 64, 64)), (32,) * 3, (32,) * 3, output(), LOG, "t", 2)
-    assert min(frozen_while_reading) > before  # the objects loaded before the copy
-    assert gc.get_freeze_count() == before
-
-    def failing(box: Box) -> tuple[np.ndarray, int]:
-        raise OSError("source gone")
-
-    with pytest.raises(OSError, match="source gone"):
-        copy_crop(failing, Box((0, 0, 0), (64,) * 3), (32,) * 3, (32,) * 3, output(), LOG, "t")
-    assert gc.get_freeze_count() == before
 
 
 @pytest.mark.parametrize(

@@ -8,12 +8,10 @@ machine) copied them; a stored crop can be re-verified chunk by chunk.
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,6 +20,7 @@ import zarr
 from em_assets.crops.chunk_writer import BlockWriter, block_writer
 from em_assets.crops.geometry import Box, Vec, block_shape, blocks
 from em_assets.crops.statistics import RunningStatistics
+from em_assets.garbage_collection import loaded_objects_out_of_gc
 from em_assets.logger import Logger
 
 ChunkIndex = tuple[int, int, int]
@@ -100,25 +99,6 @@ def result_of(progress: CopiedBlocks, crop: Box, dtype: str, seconds: float) -> 
         seconds=seconds,
         absent_chunks=progress.absent_chunks,
     )
-
-
-@contextmanager
-def loaded_objects_out_of_gc() -> Iterator[None]:
-    """Keep the cyclic garbage collector off the objects that exist before a copy.
-
-    A copy allocates steadily (futures, arrays, digests), which triggers full collections;
-    each one walks every object of the loaded libraries (about 200,000 with Dagster and
-    tensorstore) while holding the GIL, stalling the copy's threads: 3 full collections
-    took 0.8 s of a 1000³ copy, and perf put the collector at about 7 % of its CPU
-    (benchmarks/analysis.md). Nothing loaded before the copy becomes garbage because of
-    it, so those objects are frozen (`gc.freeze`) for the copy's duration and handed back
-    to the collector after; garbage made during the copy is still collected.
-    """
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
 
 
 BlockReader = Callable[[Box], tuple[np.ndarray, int]]
