@@ -303,11 +303,47 @@ def test_object_store_lease_admits_one_holder_among_racing_processes(lease_root)
     )
     racers = [
         subprocess.Popen([sys.executable, "-c", script, str(lease_root), f"run-{i}"],
-                         stdout=subprocess.PIPE, text=True, env=os.environ.copy())
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env=os.environ.copy())
         for i in range(4)
     ]  # fmt: skip
-    results = [r.communicate(timeout=300)[0].strip() for r in racers]
-    assert sorted(results) == ["lost", "lost", "lost", "won"]
+    outputs = [r.communicate(timeout=300) for r in racers]
+    results = [out.strip() for out, _ in outputs]
+    assert sorted(results) == ["lost", "lost", "lost", "won"], [err[-2000:] for _, err in outputs]
+
+
+def test_a_conditional_write_in_progress_elsewhere_means_not_now_not_a_failure(s3_replica):
+    """S3 answers a conditional write of a key another conditional write is still busy with
+    by 409 ConditionalRequestConflict, to be retried. Taking a lease must treat it as "not
+    this poll" (busy, or won at a later poll), and a takeover's delete likewise; raising it
+    would fail the run over a race it should simply wait out."""
+    import logging
+
+    from em_assets.storage.lease import LeaseBusyError, _ConditionalObject, open_lease
+
+    s3_replica.create_bucket("em-conflicts")
+    root, key = UPath("s3://em-conflicts/root"), "root/.leases/x.json"
+    record = _ConditionalObject(root / ".leases" / "x.json")
+    log = logging.getLogger("test")
+    with s3_replica.conditional_write_in_progress("em-conflicts", key):
+        assert record.create(b"run-a") is None
+        with pytest.raises(LeaseBusyError):
+            open_lease(root, "x", "run-a", 0, 60, log).acquire()
+    version = record.create(b"run-a")
+    assert version is not None
+    with s3_replica.conditional_write_in_progress("em-conflicts", key):
+        assert record.delete(version) is False
+    assert record.delete(version) is True
+    patient = open_lease(root, "x", "run-b", 30, 60, log)
+    with s3_replica.conditional_write_in_progress("em-conflicts", key):
+        waiting = threading.Thread(target=patient.acquire)
+        waiting.start()
+        time.sleep(2)  # polls answered 409 meanwhile
+        assert waiting.is_alive()
+    waiting.join(timeout=30)
+    current = record.read()
+    assert patient.version is not None and current is not None and b"run-b" in current[0]
+    patient.release()
 
 
 def test_a_lease_taken_over_under_its_holder_is_known_lost(lease_root):

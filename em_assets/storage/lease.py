@@ -27,7 +27,7 @@ import socket
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -280,11 +280,12 @@ class _ConditionalObject:
         self.bucket, _, self.key = path.path.partition("/")
 
     def create(self, body: bytes) -> str | None:
-        """Write `body` if the object does not exist; its version, or None if it existed."""
+        """Write `body` if the object does not exist; its version, or None if it existed or
+        another writer's conditional write of it was in progress (S3's 409)."""
         try:
             self.fs.pipe_file(self.path.path, body, mode="create")
         except (FileExistsError, OSError) as error:
-            if _is_precondition_failure(error):
+            if _is_precondition_failure(error) or _is_conditional_conflict(error):
                 return None
             raise
         self.fs.invalidate_cache(self.path.path)
@@ -332,7 +333,8 @@ class _ConditionalObject:
         return current[1] if current else None
 
     def delete(self, version: str) -> bool:
-        """Delete only the given version; False if the object had changed or gone."""
+        """Delete only the given version; False if the object had changed or gone, or
+        another writer's conditional write of it was in progress (S3's 409)."""
         try:
             if self.gcs:
                 sync(
@@ -345,7 +347,9 @@ class _ConditionalObject:
             else:
                 self.fs.call_s3("delete_object", Bucket=self.bucket, Key=self.key, IfMatch=version)
         except (FileNotFoundError, OSError) as error:
-            if _is_precondition_failure(error) or isinstance(error, FileNotFoundError):
+            if isinstance(error, FileNotFoundError) or _is_precondition_failure(error):
+                return False
+            if _is_conditional_conflict(error):  # not now: the next poll reads it again
                 return False
             raise
         self.fs.invalidate_cache(self.path.path)
@@ -356,18 +360,37 @@ def _is_precondition_failure(error: BaseException) -> bool:
     """A 412 from either store. gcsfs raises FileExistsError for it; s3fs an OSError whose
     message ("At least one of the pre-conditions you specified did not hold") names no
     status, with botocore's error, code PreconditionFailed, in its chain."""
+    return _in_chain(
+        error,
+        lambda seen: (
+            isinstance(seen, FileExistsError) or _s3_error(seen, "PreconditionFailed", 412)
+        ),
+    )
+
+
+def _is_conditional_conflict(error: BaseException) -> bool:
+    """S3's 409 ConditionalRequestConflict: another conditional write of the same key was in
+    progress. S3 asks for a retry; for a create or a delete that is the next poll, for a
+    renewal the next heartbeat (which only a 412 ends)."""
+    return _in_chain(error, lambda seen: _s3_error(seen, "ConditionalRequestConflict", 409))
+
+
+def _in_chain(error: BaseException, test: Callable[[BaseException], bool]) -> bool:
     seen: BaseException | None = error
     while seen is not None:
-        if isinstance(seen, FileExistsError):
-            return True
-        response = getattr(seen, "response", None)
-        if isinstance(response, dict) and (
-            response.get("Error", {}).get("Code") == "PreconditionFailed"
-            or response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 412
-        ):
+        if test(seen):
             return True
         seen = seen.__cause__ or seen.__context__
     return False
+
+
+def _s3_error(seen: BaseException, code: str, status: int) -> bool:
+    """botocore's error (s3fs keeps it in the chain) with this code or HTTP status."""
+    response = getattr(seen, "response", None)
+    return isinstance(response, dict) and (
+        response.get("Error", {}).get("Code") == code
+        or response.get("ResponseMetadata", {}).get("HTTPStatusCode") == status
+    )
 
 
 def open_lease(
