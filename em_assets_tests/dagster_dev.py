@@ -67,7 +67,7 @@ class DagsterDev:
             f"dagster dev not ready after {timeout} s:\n{self.log.read_text()[-4000:]}"
         )
 
-    def stop(self, timeout: float = 60) -> list[str]:
+    def stop(self, timeout: float = 60, children_timeout: float = 150) -> list[str]:
         """Ctrl-C, wait, and describe (pid and command) any process it started that is still
         alive; those are killed.
 
@@ -88,11 +88,21 @@ class DagsterDev:
             self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.process.kill()
-        _, alive = psutil.wait_procs(started, timeout=60)
+        # A code server that misses its client's heartbeats shuts down after its heartbeat
+        # timeout (45 s for `code-server start`, 30 s for its `api grpc` child), checked
+        # once per timeout: up to about twice that, plus a loaded machine's delay.
+        _, alive = psutil.wait_procs(started, timeout=children_timeout)
         leftovers = [process for process in alive if not _exited(process)]
         described = [_describe(process) for process in leftovers]
         for process in leftovers:  # do not leak them into the next test
-            process.kill()
+            # SIGABRT first: under PYTHONFAULTHANDLER each prints every thread's stack into
+            # the log, which the failing test shows (where it was stuck).
+            with contextlib.suppress(psutil.Error):
+                process.send_signal(signal.SIGABRT)
+        _, still = psutil.wait_procs(leftovers, timeout=10)
+        for process in still:
+            with contextlib.suppress(psutil.Error):
+                process.kill()
         self.log_handle.close()
         return described
 
@@ -123,7 +133,8 @@ def start_dagster_dev(workdir: Path, home: Path, env: dict[str, str]) -> Dagster
     process = subprocess.Popen(
         [sys.executable, "-m", "dagster", "dev", "--port", str(port), "--host", "127.0.0.1"],
         cwd=workdir,
-        env={**env, "DAGSTER_HOME": str(home)},
+        # PYTHONFAULTHANDLER: a process that will not stop can be made to print its stacks.
+        env={**env, "DAGSTER_HOME": str(home), "PYTHONFAULTHANDLER": "1"},
         stdout=log_handle,
         stderr=subprocess.STDOUT,
         start_new_session=True,

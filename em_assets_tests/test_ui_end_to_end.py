@@ -61,7 +61,10 @@ def dagster_dev(all_sources, tmp_path, pytestconfig):
     server = start_dagster_dev(pytestconfig.rootpath, tmp_path / "dagster_home", dict(os.environ))
     yield server
     leftovers = server.stop()
-    assert leftovers == [], f"processes left running: {leftovers}"
+    assert leftovers == [], (
+        f"processes left running: {leftovers}\nlog (their stacks last):\n"
+        + server.log.read_text(errors="replace")[-12000:]
+    )
 
 
 def wait_for_run(client: DagsterGraphQLClient, run_id: str, timeout: float = 600) -> str:
