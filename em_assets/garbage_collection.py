@@ -21,8 +21,9 @@ from contextlib import contextmanager
 def freeze_loaded_code() -> None:
     """Freeze every object loaded so far, for the life of the process.
 
-    Called once the definitions are built: a run's process, a code server and a test
-    session keep them (and the modules behind them) until they exit."""
+    Called once the definitions are built (both variants: `em_assets.definitions` and
+    `em_assets.scale_out.definitions`): a run's process, a code server and a test session
+    keep them, and the modules behind them, until they exit."""
     gc.freeze()
 
 
@@ -34,9 +35,10 @@ def loaded_objects_out_of_gc() -> Iterator[None]:
     imported. In a process that never froze its loaded code (a script using the library)
     everything frozen here is handed back to the collector after the copy, failed or not,
     so nothing made before it waits for the process to end. A process that did freeze its
-    loaded code keeps this freeze too: `gc.unfreeze` would thaw the definitions with it,
-    and what a step holds during its copy is the step's context, freed by reference counts
-    when the step ends."""
+    loaded code keeps this freeze too: `gc.unfreeze` would thaw the definitions with it.
+    What the step held then (its context, resources, source) is still freed by reference
+    counts when the step ends; only what of it sits in a reference cycle waits for the
+    process, which for a run's steps ends with the run."""
     thaw_after = gc.get_freeze_count() == 0
     gc.freeze()
     try:

@@ -5,6 +5,8 @@ module first imported the definitions."""
 
 from __future__ import annotations
 
+import pytest
+
 from em_assets_tests.helpers import in_a_fresh_process
 
 COPY = """
@@ -55,13 +57,18 @@ print(json.dumps({"success": failed, "before": before, "while": min(frozen_while
     assert seen["after"] == 0 and seen["after_failure"] == 0
 
 
-def test_loading_the_definitions_freezes_them_for_good_and_a_copy_keeps_them_frozen():
+@pytest.mark.parametrize(
+    "definitions", ["em_assets.definitions", "em_assets.scale_out.definitions"]
+)
+def test_loading_the_definitions_freezes_them_for_good_and_a_copy_keeps_them_frozen(definitions):
     """Building the definitions freezes everything loaded; a later copy must not thaw it
     (gc.unfreeze thaws everything, so a copy that undid its own freeze would undo this)."""
     seen = in_a_fresh_process(
         COPY
+        + f"""
+import {definitions}
+"""
         + """
-import em_assets.definitions
 loaded = gc.get_freeze_count()
 copy(read)
 print(json.dumps({"success": True, "loaded": loaded, "after_copy": gc.get_freeze_count()}))

@@ -14,6 +14,7 @@ from dagster import Definitions
 
 from em_assets.datasets.registry import DATASETS
 from em_assets.datasets.spec import DatasetSpec
+from em_assets.garbage_collection import freeze_loaded_code
 from em_assets.report.asset import build_consolidated_report
 from em_assets.resources import default_resources
 from em_assets.scale_out.partitioned_crops import partitioned_crop
@@ -31,3 +32,4 @@ def build_scale_out(datasets: Sequence[DatasetSpec] = DATASETS) -> Definitions:
 
 
 defs = build_scale_out()
+freeze_loaded_code()  # see garbage_collection.py
