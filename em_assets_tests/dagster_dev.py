@@ -67,7 +67,7 @@ class DagsterDev:
             f"dagster dev not ready after {timeout} s:\n{self.log.read_text()[-4000:]}"
         )
 
-    def stop(self, timeout: float = 60, children_timeout: float = 150) -> list[str]:
+    def stop(self, timeout: float = 150, children_timeout: float = 150) -> list[str]:
         """Ctrl-C, wait, and describe (pid and command) any process it started that is still
         alive; those are killed.
 
@@ -84,6 +84,9 @@ class DagsterDev:
         for process in started:
             with contextlib.suppress(psutil.Error):
                 process.send_signal(signal.SIGINT)
+        # dagster dev waits up to 60 s for its webserver, then 60 s for its daemon, killing
+        # either one that does not stop, and only then shuts its code servers down: killed
+        # sooner, it leaves them to their heartbeat timeouts.
         try:
             self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
