@@ -118,8 +118,13 @@ def set_pool_limit(base: Path, pool: str, limit: int) -> None:
 
 
 def ebi_transfers_at_once(server, base: Path) -> int:
-    """Both EBI-backed assets in one run, every EBI transfer slowed so overlaps would show."""
-    server.inject(Fault("slow", seconds=0.3, times=-1))
+    """Both EBI-backed assets in one run, every EBI transfer slowed so overlaps would show.
+
+    Each step is a process of its own that imports the definitions first; on a loaded
+    2-core machine their starts drift apart by seconds, and with 0.3 s per request one
+    asset's transfers could end before the other's began (a fresh-clone CI run saw 1, not
+    2, without a limit). At 1 s per request each asset transfers for several seconds."""
+    server.inject(Fault("slow", seconds=1.0, times=-1))
     server.reset_counters()
     completed = run_cli(
         [

@@ -56,8 +56,8 @@ def _add_s3_conditions() -> None:
     """Wrap moto's object PUT and DELETE handlers (moto has no hook for this)."""
     if getattr(S3Response.put_object, "as_s3", False):
         return
-    S3Response.put_object = _as_s3_conditions(S3Response.put_object)  # type: ignore[method-assign]
-    S3Response.delete_object = _as_s3_conditions(S3Response.delete_object)  # type: ignore[method-assign]
+    for name in ("put_object", "delete_object"):
+        setattr(S3Response, name, _as_s3_conditions(getattr(S3Response, name)))
 
 
 class S3Replica:
