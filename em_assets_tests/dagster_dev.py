@@ -126,6 +126,34 @@ def _exited(process: psutil.Process) -> bool:
         return True
 
 
+AS_FROM_A_TERMINAL = """
+import os, signal, sys
+signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+signal.signal(signal.SIGINT, signal.SIG_DFL)
+signal.signal(signal.SIGTERM, signal.SIG_DFL)
+os.execv(sys.executable, [sys.executable, *sys.argv[1:]])
+"""
+"""Replaced by `python -m dagster dev ...` in the same process, with Ctrl-C delivered and
+handled as in a shell. A child inherits an ignored SIGINT (and a blocked one) through exec,
+and Python then installs no KeyboardInterrupt handler, so `dagster dev` would ignore
+Ctrl-C and, since it maps SIGTERM to its SIGINT handler, SIGTERM too. After a full test
+session (alone: not) its log looked like that: the daemon, which sets its own handlers,
+stopped at once; `dagster dev` never logged the interrupt and was killed at the timeout.
+The log's first line records how the test process treated SIGINT when it started it."""
+
+
+def _sigint_state() -> str:
+    """How this process treats SIGINT, as its children would inherit it (for the log)."""
+    status = Path("/proc/self/status")
+    masks = ""
+    if status.exists():
+        fields = dict(
+            line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line
+        )
+        masks = f", SigBlk {fields.get('SigBlk', '?')}, SigIgn {fields.get('SigIgn', '?')}"
+    return f"test process SIGINT handler {signal.getsignal(signal.SIGINT)!r}{masks}"
+
+
 def start_dagster_dev(workdir: Path, home: Path, env: dict[str, str]) -> DagsterDev:
     """Start `dagster dev` in `workdir` (which holds workspace.yaml), no flags but the port."""
     home.mkdir(parents=True, exist_ok=True)
@@ -133,8 +161,21 @@ def start_dagster_dev(workdir: Path, home: Path, env: dict[str, str]) -> Dagster
     port = free_port()
     log = home / "dagster_dev.log"
     log_handle = log.open("w")
+    log_handle.write(f"# {_sigint_state()}\n")
+    log_handle.flush()
     process = subprocess.Popen(
-        [sys.executable, "-m", "dagster", "dev", "--port", str(port), "--host", "127.0.0.1"],
+        [
+            sys.executable,
+            "-c",
+            AS_FROM_A_TERMINAL,
+            "-m",
+            "dagster",
+            "dev",
+            "--port",
+            str(port),
+            "--host",
+            "127.0.0.1",
+        ],
         cwd=workdir,
         # PYTHONFAULTHANDLER: a process that will not stop can be made to print its stacks.
         env={**env, "DAGSTER_HOME": str(home), "PYTHONFAULTHANDLER": "1"},
