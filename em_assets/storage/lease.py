@@ -347,9 +347,11 @@ class _ConditionalObject:
             else:
                 self.fs.call_s3("delete_object", Bucket=self.bucket, Key=self.key, IfMatch=version)
         except (FileNotFoundError, OSError) as error:
-            if isinstance(error, FileNotFoundError) or _is_precondition_failure(error):
-                return False
-            if _is_conditional_conflict(error):  # not now: the next poll reads it again
+            if (
+                isinstance(error, FileNotFoundError)
+                or _is_precondition_failure(error)
+                or _is_conditional_conflict(error)  # not now: the next poll reads it again
+            ):
                 return False
             raise
         self.fs.invalidate_cache(self.path.path)
